@@ -1,0 +1,2 @@
+//! The native loadable extension. Placeholder: being written.
+pub mod storage;

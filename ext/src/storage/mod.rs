@@ -1,0 +1,1 @@
+//! Native storage backends. Placeholder: being written.

@@ -1,0 +1,1 @@
+//! The LTX codec (shared/spec/LTX.md). Placeholder: being written.

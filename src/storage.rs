@@ -1,0 +1,69 @@
+//! The storage seam. The core performs no I/O: shells implement [`Storage`] natively
+//! (std::fs, object_store on a private tokio runtime) or over wasi-http in the component.
+//!
+//! Keys are full object keys/paths; the core's `layout` module decides what they are.
+//! The trait is synchronous because SQLite calls the VFS synchronously; parallelism comes from
+//! the batch method [`Storage::get_ranges`], which implementations fan out.
+
+use crate::error::Result;
+use bytes::Bytes;
+use std::ops::Range;
+
+/// Nanoseconds since the Unix epoch (UTC).
+pub type UnixNanos = i64;
+
+/// One object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Full key, usable with [`Storage::get_ranges`].
+    pub key: String,
+    /// Object size in bytes.
+    pub size: u64,
+    /// Creation time as the backend reports it (REPLICA.md §2): file mtime, S3 LastModified,
+    /// or the `litestream-timestamp` metadata when the listing was made `with_metadata`.
+    pub created_at: UnixNanos,
+}
+
+/// A byte range of one object, half-open.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RangeRequest {
+    pub key: String,
+    pub range: Range<u64>,
+}
+
+pub trait Storage: Send + Sync {
+    /// Objects whose key starts with `prefix` (a "directory" ending in `/`), in any order.
+    /// `with_metadata` asks for the precise creation timestamp where the backend keeps it apart
+    /// from the upload time (S3 metadata `litestream-timestamp`); used for time travel.
+    /// A missing prefix is an empty listing, not an error.
+    fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>>;
+
+    /// Fetch several ranges, concurrently where the backend can. One result per request, same
+    /// order. A range that runs past the end of the object returns the bytes that exist.
+    fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>>;
+
+    /// Human-readable description for logs (no secrets).
+    fn describe(&self) -> String;
+}
+
+/// Wall clock and sleeping, injected so that tests and the component control time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixNanos;
+    fn sleep(&self, d: std::time::Duration);
+}
+
+/// The system clock (std works on native targets and on wasm32-wasip2).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixNanos {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+    }
+    fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d)
+    }
+}

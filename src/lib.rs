@@ -5,10 +5,22 @@
 //! (sqlite-plugin glue). No I/O happens here: storage and clocks come in through
 //! [`storage::Storage`] and [`storage::Clock`].
 
+pub mod cache;
+pub mod config;
+pub mod connection;
 pub mod error;
+pub mod file_table;
 pub mod layout;
 pub mod ltx;
+pub mod page_index;
+pub mod plan;
+pub mod read_planner;
+pub mod registry;
+pub mod replica;
+pub mod replica_url;
 pub mod storage;
+pub mod temp_files;
 pub mod time;
+pub mod vfs;
 
 pub use error::{Error, ErrorKind, Result};

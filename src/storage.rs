@@ -38,6 +38,11 @@ pub trait Storage: Send + Sync {
     /// A missing prefix is an empty listing, not an error.
     fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>>;
 
+    /// Several listings; backends that can run them concurrently override this.
+    fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
+        prefixes.iter().map(|p| self.list(p, with_metadata)).collect()
+    }
+
     /// Fetch several ranges, concurrently where the backend can. One result per request, same
     /// order. A range that runs past the end of the object returns the bytes that exist.
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>>;
@@ -58,9 +63,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixNanos {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
     }
     fn sleep(&self, d: std::time::Duration) {

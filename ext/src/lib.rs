@@ -1,2 +1,119 @@
-//! The native loadable extension. Placeholder: being written.
+//! The native loadable extension: a drop-in for Litestream's `litestream-vfs`.
+//!
+//! `.load ./litestream-vfs` (SQLite derives the entry point `sqlite3_litestreamvfs_init` from
+//! `litestream-vfs.so` or `liblitestream_vfs.so`) registers the VFS `litestream`; open a
+//! database with `?vfs=litestream`.
+
+mod api;
+mod env_config;
+mod host;
+mod logging;
+mod sql_functions;
 pub mod storage;
+mod temp_files;
+
+use env_config::EnvConfig;
+use ltxvfs::vfs::{LitestreamVfs, RawVfsHead, install_uri_capture};
+use sqlite_plugin::sqlite3_api_routines;
+use sqlite_plugin::vars;
+use sqlite_plugin::vfs::{RegisterOpts, register_dynamic};
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+
+/// Extension results SQLite understands.
+const SQLITE_OK_LOAD_PERMANENTLY: c_int = 256;
+
+/// Registration happens once per process, whatever the number of loads.
+static REGISTERED: Mutex<bool> = Mutex::new(false);
+
+fn register(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> {
+    let mut done = REGISTERED.lock().map_err(|_| "registration lock poisoned".to_string())?;
+    if *done {
+        return Ok(());
+    }
+    let api = api::get().ok_or("no SQLite API")?;
+    let version = api.libversion_number.map(|f| unsafe { f() }).unwrap_or(0);
+    if version < sqlite_plugin::vfs::MIN_SQLITE_VERSION_NUMBER {
+        return Err(format!(
+            "litestream VFS requires SQLite {} or later (found {version})",
+            sqlite_plugin::vfs::MIN_SQLITE_VERSION_NUMBER
+        ));
+    }
+    let cfg = EnvConfig::from_env().map_err(|e| e.message)?;
+    logging::init(&cfg)?;
+    let vfs = LitestreamVfs::new(host::NativeHost::new(cfg.replica_url.clone()));
+    // SAFETY: api_ptr is the routine table SQLite passed to this extension's init.
+    unsafe {
+        register_dynamic(api_ptr, CString::from(c"litestream"), vfs, RegisterOpts { make_default: cfg.make_default })
+    }
+    .map_err(|rc| format!("cannot register the litestream VFS (error {rc})"))?;
+    let find = api.vfs_find.ok_or("no sqlite3_vfs_find")?;
+    // SAFETY: sqlite3_vfs_find with a NUL-terminated name returns the registered VFS or NULL.
+    let raw = unsafe { find(c"litestream".as_ptr()) };
+    if raw.is_null() {
+        return Err("litestream VFS vanished after registration".into());
+    }
+    let (Some(key), Some(param)) = (api.uri_key, api.uri_parameter) else {
+        return Err("SQLite lacks sqlite3_uri_key".into());
+    };
+    // SAFETY: `raw` is the sqlite3_vfs sqlite-plugin just registered for a LitestreamVfs, not
+    // yet used by any connection (the cast views its leading fields, which RawVfsHead mirrors
+    // in sqlite3.h order); key/param are SQLite's own URI functions.
+    unsafe { install_uri_capture(raw.cast::<RawVfsHead>(), key, param) }.map_err(|e| e.message)?;
+    sql_functions::set_our_vfs(raw.cast());
+    let auto = api.auto_extension.ok_or("no sqlite3_auto_extension")?;
+    type AutoExt = unsafe extern "C" fn(*mut c_void, *mut *mut c_char, *const c_void) -> c_int;
+    // SAFETY: SQLite calls auto-extensions as `int (*)(sqlite3*, char**, const sqlite3_api_routines*)`;
+    // it stores them as `void (*)(void)`, hence the transmute between fn-pointer types.
+    let rc =
+        unsafe { auto(Some(std::mem::transmute::<AutoExt, unsafe extern "C" fn()>(sql_functions::on_new_connection))) };
+    if rc != vars::SQLITE_OK {
+        return Err(format!("cannot register the auto-extension (error {rc})"));
+    }
+    tracing::debug!(default = cfg.make_default, replica = ?cfg.replica_url, "litestream VFS registered");
+    *done = true;
+    Ok(())
+}
+
+/// Set `*err` to a copy of `msg` allocated by SQLite.
+fn report(err: *mut *mut c_char, msg: &str) {
+    let (Some(api), false) = (api::get(), err.is_null()) else { return };
+    let (Some(malloc), Ok(len)) = (api.malloc, c_int::try_from(msg.len() + 1)) else { return };
+    // SAFETY: `err` is SQLite's out-parameter for the load error; SQLite frees it with
+    // sqlite3_free, so it must come from sqlite3_malloc, which it does.
+    unsafe {
+        let p: *mut c_char = malloc(len).cast();
+        if p.is_null() {
+            return;
+        }
+        std::ptr::copy_nonoverlapping(msg.as_ptr(), p.cast(), msg.len());
+        *p.add(msg.len()) = 0;
+        *err = p;
+    }
+}
+
+/// The extension entry point.
+///
+/// # Safety
+/// Called by SQLite's extension loader with a connection, an error out-pointer and the API
+/// routine table.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sqlite3_litestreamvfs_init(
+    _db: *mut c_void,
+    err: *mut *mut c_char,
+    api_ptr: *mut sqlite3_api_routines,
+) -> c_int {
+    api::set(api_ptr);
+    match catch_unwind(AssertUnwindSafe(|| register(api_ptr))) {
+        Ok(Ok(())) => SQLITE_OK_LOAD_PERMANENTLY,
+        Ok(Err(msg)) => {
+            report(err, &msg);
+            vars::SQLITE_ERROR
+        }
+        Err(_) => {
+            report(err, "internal error (panic) while loading the litestream VFS");
+            vars::SQLITE_ERROR
+        }
+    }
+}

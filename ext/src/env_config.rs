@@ -1,0 +1,43 @@
+//! Configuration read from the environment once, at load time (VFS.md §2.1).
+
+use ltxvfs::replica_url::{ReplicaUrl, legacy_s3_url_from_env};
+use ltxvfs::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct EnvConfig {
+    /// `LITESTREAM_REPLICA_URL`, or a URL built from the legacy `LITESTREAM_S3_*` variables.
+    pub replica_url: Option<String>,
+    pub debug: bool,
+    pub log_file: Option<String>,
+    /// `LITESTREAM_VFS_DEFAULT=true`: register `litestream` as the default VFS.
+    pub make_default: bool,
+}
+
+pub fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+fn is_true(key: &str) -> bool {
+    env(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+impl EnvConfig {
+    pub fn from_env() -> Result<Self> {
+        let replica_url = match env("LITESTREAM_REPLICA_URL") {
+            Some(u) => {
+                ReplicaUrl::parse(&u).map_err(|e| Error::config(format!("invalid LITESTREAM_REPLICA_URL: {e}")))?;
+                Some(u)
+            }
+            None => legacy_s3_url_from_env(&env)?.map(|u| u.original),
+        };
+        if is_true("LITESTREAM_WRITE_ENABLED") {
+            return Err(Error::config("LITESTREAM_WRITE_ENABLED: write mode is not supported by this build of ltxvfs"));
+        }
+        Ok(Self {
+            replica_url,
+            debug: env("LITESTREAM_LOG_LEVEL").is_some_and(|v| v.eq_ignore_ascii_case("debug")),
+            log_file: env("LITESTREAM_LOG_FILE"),
+            make_default: is_true("LITESTREAM_VFS_DEFAULT"),
+        })
+    }
+}

@@ -1,0 +1,699 @@
+//! `s3://` and `oss://` replicas through object_store's AmazonS3 client (REPLICA.md §1–§2).
+//!
+//! The core is synchronous; every call here runs its futures on a private multi-thread tokio
+//! runtime (2 workers) owned by the storage object and waits for the result with a plain
+//! blocking wait, so it may be called from any thread, including threads inside some other
+//! tokio runtime. Dropping the storage shuts the runtime down in the background, which is
+//! allowed from anywhere (also from async contexts).
+//!
+//! Requests are bounded: 30 s per request, 5 s to connect, at most 2 retries within 5 s, so a
+//! dead endpoint or a server answering 5xx fails in seconds instead of hanging SQLite.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use ltxvfs::ErrorKind;
+use ltxvfs::layout::LtxName;
+use ltxvfs::replica_url::S3Config;
+use ltxvfs::storage::{ObjectInfo, RangeRequest, Storage, UnixNanos};
+use ltxvfs::{Error, Result};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, BackoffConfig, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, PutOptions,
+    PutPayload, RetryConfig,
+};
+
+/// User metadata key holding the LTX header timestamp (RFC 3339 with fraction).
+pub const METADATA_TIMESTAMP_KEY: &str = "litestream-timestamp";
+/// Parallel HEAD requests of a `with_metadata` listing (Litestream `DefaultMetadataConcurrency`).
+pub const METADATA_CONCURRENCY: usize = 50;
+/// Parallel ranged GETs of one `get_ranges` batch.
+pub const GET_CONCURRENCY: usize = 16;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_RETRIES: usize = 2;
+const REGION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An S3-compatible replica.
+pub struct S3Storage {
+    store: Arc<AmazonS3>,
+    /// `Some` until drop.
+    runtime: Option<tokio::runtime::Runtime>,
+    bucket: String,
+    describe: String,
+}
+
+impl std::fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Storage").field("describe", &self.describe).finish_non_exhaustive()
+    }
+}
+
+impl Drop for S3Storage {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl S3Storage {
+    /// Build the client. `env` is consulted only for the credential chain variables that
+    /// object_store otherwise reads from the process environment itself
+    /// (`AWS_CONTAINER_CREDENTIALS_*`, shared credentials file, `AWS_PROFILE`).
+    ///
+    /// Without a region (no URL/env region, no custom endpoint) the bucket's region is looked up
+    /// with an anonymous HEAD on `https://<bucket>.s3.amazonaws.com` (10 s at most), falling back
+    /// to `us-east-1` with a warning.
+    pub fn new(cfg: &S3Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ltxvfs-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the S3 runtime: {e}")))?;
+
+        let certs = load_ca_bundle(cfg.ca_bundle.as_deref());
+        let options = client_options(cfg, &certs);
+
+        let region = match &cfg.region {
+            Some(r) => r.clone(),
+            None => {
+                let bucket = cfg.bucket.clone();
+                let opts = options.clone();
+                let found = run_on(&runtime, async move {
+                    tokio::time::timeout(
+                        REGION_LOOKUP_TIMEOUT,
+                        object_store::aws::resolve_bucket_region(&bucket, &opts),
+                    )
+                    .await
+                })?;
+                match found {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => {
+                        tracing::warn!(bucket = %cfg.bucket, error = %e, "cannot look up the bucket region; using us-east-1");
+                        ltxvfs::replica_url::S3_DEFAULT_REGION.to_string()
+                    }
+                    Err(_) => {
+                        tracing::warn!(bucket = %cfg.bucket, "bucket region lookup timed out; using us-east-1");
+                        ltxvfs::replica_url::S3_DEFAULT_REGION.to_string()
+                    }
+                }
+            }
+        };
+
+        let store = match build_store(cfg, &region, options, env) {
+            Ok(s) => s,
+            Err(e) if !certs.is_empty() => {
+                // rustls rejected something in the bundle: keep going with the system roots.
+                tracing::warn!(
+                    bundle = cfg.ca_bundle.as_deref().unwrap_or(""),
+                    error = %e,
+                    "cannot use the AWS_CA_BUNDLE certificates; continuing with the system trust store"
+                );
+                build_store(cfg, &region, client_options(cfg, &[]), env)?
+            }
+            Err(e) => return Err(e),
+        };
+
+        let mut describe = format!("s3://{}", cfg.bucket);
+        if !cfg.prefix.is_empty() {
+            describe.push('/');
+            describe.push_str(&cfg.prefix);
+        }
+        describe.push_str(&format!(" (region {region}"));
+        if let Some(ep) = &cfg.endpoint {
+            describe.push_str(&format!(", endpoint {ep}"));
+        }
+        describe.push_str(if cfg.force_path_style { ", path-style)" } else { ")" });
+
+        Ok(Self { store: Arc::new(store), runtime: Some(runtime), bucket: cfg.bucket.clone(), describe })
+    }
+
+    /// The underlying object_store client (for writers and tests).
+    pub fn object_store(&self) -> Arc<AmazonS3> {
+        Arc::clone(&self.store)
+    }
+
+    /// Run a future on this storage's runtime and wait for it, from any thread.
+    pub fn block_on<F>(&self, fut: F) -> Result<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let rt = self.runtime.as_ref().ok_or_else(|| Error::internal("S3 storage runtime is shut down"))?;
+        run_on(rt, fut)
+    }
+
+    /// Upload one object, optionally with the `litestream-timestamp` user metadata.
+    pub fn put(&self, key: &str, data: Bytes, litestream_timestamp: Option<&str>) -> Result<()> {
+        let store = self.object_store();
+        let path = to_path(key)?;
+        let mut attributes = Attributes::new();
+        if let Some(ts) = litestream_timestamp {
+            attributes.insert(Attribute::Metadata(METADATA_TIMESTAMP_KEY.into()), ts.to_string().into());
+        }
+        let key = key.to_string();
+        let bucket = self.bucket.clone();
+        self.block_on(async move {
+            let opts = PutOptions { attributes, ..Default::default() };
+            store
+                .put_opts(&path, PutPayload::from(data), opts)
+                .await
+                .map(|_| ())
+                .map_err(|e| map_error(e, "put", &bucket, &key))
+        })?
+    }
+}
+
+/// Spawn on `rt` and wait without needing (or tripping over) a runtime context on this thread.
+fn run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> Result<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = rt.spawn(fut);
+    futures::executor::block_on(handle).map_err(|e| Error::internal(format!("S3 task failed: {e}")))
+}
+
+/// Read `AWS_CA_BUNDLE`: a PEM file of extra trusted roots. Problems are warnings, never errors.
+fn load_ca_bundle(path: Option<&str>) -> Vec<Certificate> {
+    let Some(path) = path else { return Vec::new() };
+    let pem = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(path, error = %e, "cannot read AWS_CA_BUNDLE; continuing without it");
+            return Vec::new();
+        }
+    };
+    match Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if certs.is_empty() => {
+            tracing::warn!(path, "AWS_CA_BUNDLE holds no PEM certificates; continuing without it");
+            certs
+        }
+        Ok(certs) => {
+            tracing::debug!(path, count = certs.len(), "loaded AWS_CA_BUNDLE");
+            certs
+        }
+        Err(e) => {
+            tracing::warn!(path, error = %e, "cannot parse AWS_CA_BUNDLE; continuing without it");
+            Vec::new()
+        }
+    }
+}
+
+fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {
+    let allow_http = cfg.endpoint.as_deref().is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"));
+    let mut o = ClientOptions::new()
+        .with_timeout(REQUEST_TIMEOUT)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_allow_http(allow_http);
+    if cfg.skip_verify {
+        o = o.with_allow_invalid_certificates(true);
+    }
+    for c in certs {
+        o = o.with_root_certificate(c.clone());
+    }
+    o
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: MAX_RETRIES,
+        retry_timeout: RETRY_TIMEOUT,
+    }
+}
+
+/// `https://host/…` → `https://<bucket>.host/…` for virtual-hosted requests to a custom endpoint.
+fn virtual_hosted_endpoint(endpoint: &str, bucket: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{bucket}.{rest}"),
+        None => format!("https://{bucket}.{endpoint}"),
+    }
+}
+
+/// `arn:<partition>:s3:<region>:<account>:accesspoint/<name>` → (name, endpoint).
+fn access_point_endpoint(arn: &str, region: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let name = parts[5].strip_prefix("accesspoint/")?;
+    let account = parts[4];
+    let region = if parts[3].is_empty() { region } else { parts[3] };
+    let domain = if parts[1] == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+    Some((name.to_string(), format!("https://{name}-{account}.s3-accesspoint.{region}.{domain}")))
+}
+
+fn build_store(
+    cfg: &S3Config,
+    region: &str,
+    options: ClientOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AmazonS3> {
+    let mut b = AmazonS3Builder::new().with_region(region).with_retry(retry_config()).with_client_options(options);
+
+    if cfg.bucket.starts_with("arn:") {
+        let (name, endpoint) = access_point_endpoint(&cfg.bucket, region)
+            .ok_or_else(|| Error::config(format!("invalid s3 access point arn: {}", cfg.bucket)))?;
+        b = b.with_bucket_name(name).with_endpoint(endpoint).with_virtual_hosted_style_request(true);
+    } else {
+        b = b.with_bucket_name(&cfg.bucket);
+        match &cfg.endpoint {
+            Some(ep) if cfg.force_path_style => {
+                b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
+            }
+            Some(ep) => {
+                b = b.with_endpoint(virtual_hosted_endpoint(ep, &cfg.bucket)).with_virtual_hosted_style_request(true);
+            }
+            None => {
+                // Dotted bucket names break TLS with virtual-hosted requests; AWS SDKs switch to path style.
+                let virtual_hosted = !cfg.force_path_style && !cfg.bucket.contains('.');
+                b = b.with_virtual_hosted_style_request(virtual_hosted);
+            }
+        }
+    }
+
+    let getenv = |k: &str| env(k).filter(|v| !v.is_empty());
+    match (&cfg.access_key_id, &cfg.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+            if let Some(t) = &cfg.session_token {
+                b = b.with_token(t);
+            }
+        }
+        (Some(_), None) => {
+            return Err(Error::config("an S3 access key id is set but no secret access key (AWS_SECRET_ACCESS_KEY)"));
+        }
+        (None, Some(_)) => {
+            return Err(Error::config("an S3 secret access key is set but no access key id (AWS_ACCESS_KEY_ID)"));
+        }
+        (None, None) => {
+            if let Some((id, secret, token)) = shared_credentials(&getenv) {
+                b = b.with_access_key_id(id).with_secret_access_key(secret);
+                if let Some(t) = token {
+                    b = b.with_token(t);
+                }
+            } else {
+                // object_store's own chain: web identity (read from the process env by object_store),
+                // container credentials, then instance metadata.
+                for (var, key) in [
+                    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", AmazonS3ConfigKey::ContainerCredentialsRelativeUri),
+                    ("AWS_CONTAINER_CREDENTIALS_FULL_URI", AmazonS3ConfigKey::ContainerCredentialsFullUri),
+                    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", AmazonS3ConfigKey::ContainerAuthorizationTokenFile),
+                    ("AWS_ROLE_SESSION_NAME", AmazonS3ConfigKey::RoleSessionName),
+                ] {
+                    if let Some(v) = getenv(var) {
+                        b = b.with_config(key, v);
+                    }
+                }
+            }
+        }
+    }
+
+    b.build().map_err(|e| Error::config(format!("cannot create the S3 client for bucket {:?}: {e}", cfg.bucket)))
+}
+
+/// Static keys from the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default
+/// `~/.aws/credentials`), profile `AWS_PROFILE` or `default`.
+fn shared_credentials(getenv: &dyn Fn(&str) -> Option<String>) -> Option<(String, String, Option<String>)> {
+    let path =
+        getenv("AWS_SHARED_CREDENTIALS_FILE").or_else(|| getenv("HOME").map(|h| format!("{h}/.aws/credentials")))?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let profile = getenv("AWS_PROFILE").unwrap_or_else(|| "default".to_string());
+    parse_shared_credentials(&text, &profile)
+}
+
+fn parse_shared_credentials(text: &str, profile: &str) -> Option<(String, String, Option<String>)> {
+    let (mut in_profile, mut id, mut secret, mut token) = (false, None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_profile = name.trim() == profile;
+            continue;
+        }
+        if !in_profile {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().to_string();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "aws_access_key_id" => id = Some(v),
+                "aws_secret_access_key" => secret = Some(v),
+                "aws_session_token" => token = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some((id?, secret?, token))
+}
+
+fn to_path(key: &str) -> Result<Path> {
+    Path::parse(key).map_err(|e| Error::config(format!("invalid object key {key:?}: {e}")))
+}
+
+fn datetime_nanos(t: chrono::DateTime<chrono::Utc>) -> UnixNanos {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Parse `litestream-timestamp` (Go `time.RFC3339Nano`).
+fn parse_timestamp(s: &str) -> Option<UnixNanos> {
+    chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp_nanos_opt()
+}
+
+/// The error text with its source chain (object_store messages often hide the server's reply
+/// or the OS error one level down).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let part = s.to_string();
+        if !msg.contains(&part) {
+            msg.push_str(": ");
+            msg.push_str(&part);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+const AUTH_CODES: [&str; 7] = [
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+];
+
+/// One line per error: drop the XML declaration of S3 error bodies and fold line breaks.
+fn tidy(msg: &str) -> String {
+    let mut s = msg.to_string();
+    while let Some(i) = s.find("<?xml") {
+        match s[i..].find("?>") {
+            Some(j) => s.replace_range(i..i + j + 2, ""),
+            None => break,
+        }
+    }
+    s.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn map_error(e: object_store::Error, op: &str, bucket: &str, key: &str) -> Error {
+    let msg = tidy(&error_chain(&e));
+    let kind = match &e {
+        object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+        object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. } => ErrorKind::Auth,
+        _ if AUTH_CODES.iter().any(|c| msg.contains(c)) => ErrorKind::Auth,
+        _ => ErrorKind::Network,
+    };
+    let what = format!("s3://{bucket}/{key}");
+    match kind {
+        ErrorKind::NotFound => Error::not_found(format!("object not found: {what}: {msg}")),
+        _ => Error::new(kind, format!("s3 {op} {what}: {msg}")),
+    }
+}
+
+/// A range that starts at or past the end of the object: S3 answers 416, object_store may
+/// also refuse the reply locally.
+fn is_unsatisfiable_range(e: &object_store::Error) -> bool {
+    let msg = error_chain(e);
+    // Match the status text, not a bare "416": keys and URLs can contain those digits.
+    msg.contains("416 Range Not Satisfiable")
+        || msg.contains("<Code>InvalidRange</Code>")
+        || msg.contains("Wanted range starting at")
+}
+
+async fn head_timestamp(store: &AmazonS3, key: &str) -> Option<UnixNanos> {
+    let path = Path::parse(key).ok()?;
+    let res = store.get_opts(&path, GetOptions { head: true, ..Default::default() }).await;
+    match res {
+        Ok(r) => {
+            let v = r.attributes.get(&Attribute::Metadata(METADATA_TIMESTAMP_KEY.into()))?;
+            let ts = parse_timestamp(v.as_ref());
+            if ts.is_none() {
+                tracing::debug!(key, value = %v.as_ref(), "unparsable litestream-timestamp metadata");
+            }
+            ts
+        }
+        Err(e) => {
+            // Non-fatal, as in Litestream: fall back to LastModified.
+            tracing::debug!(key, error = %e, "HEAD for litestream-timestamp failed");
+            None
+        }
+    }
+}
+
+async fn get_one(store: Arc<AmazonS3>, bucket: String, r: RangeRequest) -> Result<Bytes> {
+    let (start, end) = (r.range.start, r.range.end);
+    if start >= end {
+        return Ok(Bytes::new());
+    }
+    let path = to_path(&r.key)?;
+    let range = if end == u64::MAX { GetRange::Offset(start) } else { GetRange::Bounded(start..end) };
+    let res = store.get_opts(&path, GetOptions { range: Some(range), ..Default::default() }).await;
+    match res {
+        Ok(res) => res.bytes().await.map_err(|e| map_error(e, "get", &bucket, &r.key)),
+        Err(e) if !matches!(e, object_store::Error::NotFound { .. }) && is_unsatisfiable_range(&e) => Ok(Bytes::new()),
+        Err(e) => Err(map_error(e, "get", &bucket, &r.key)),
+    }
+}
+
+impl Storage for S3Storage {
+    fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        let store = self.object_store();
+        let bucket = self.bucket.clone();
+        let prefix_owned = prefix.to_string();
+        let path = if prefix.trim_matches('/').is_empty() { None } else { Some(to_path(prefix)?) };
+        self.block_on(async move {
+            let listing = store
+                .list_with_delimiter(path.as_ref())
+                .await
+                .map_err(|e| map_error(e, "list", &bucket, &prefix_owned))?;
+            let mut out: Vec<ObjectInfo> = listing
+                .objects
+                .into_iter()
+                .map(|m| ObjectInfo {
+                    key: m.location.to_string(),
+                    size: m.size,
+                    created_at: datetime_nanos(m.last_modified),
+                })
+                .collect();
+            if with_metadata {
+                let wanted: Vec<usize> =
+                    (0..out.len()).filter(|&i| LtxName::parse_key(&out[i].key).is_some()).collect();
+                let stamps: Vec<(usize, Option<UnixNanos>)> = futures::stream::iter(wanted.into_iter().map(|i| {
+                    let store = Arc::clone(&store);
+                    let key = out[i].key.clone();
+                    async move { (i, head_timestamp(&store, &key).await) }
+                }))
+                .buffer_unordered(METADATA_CONCURRENCY)
+                .collect()
+                .await;
+                for (i, ts) in stamps {
+                    if let Some(ts) = ts {
+                        out[i].created_at = ts;
+                    }
+                }
+            }
+            Ok(out)
+        })?
+    }
+
+    fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        let store = self.object_store();
+        let bucket = self.bucket.clone();
+        let reqs = requests.to_vec();
+        let res = self.block_on(async move {
+            futures::stream::iter(reqs.into_iter().map(|r| get_one(Arc::clone(&store), bucket.clone(), r)))
+                .buffered(GET_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+        });
+        match res {
+            Ok(v) => v,
+            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_like_go_rfc3339nano() {
+        assert_eq!(parse_timestamp("2026-11-22T06:16:31.755Z"), Some(1_795_328_191_755_000_000));
+        assert_eq!(parse_timestamp("2026-11-22T06:16:31Z"), Some(1_795_328_191_000_000_000));
+        assert_eq!(parse_timestamp("2026-11-22T07:16:31.000000001+01:00"), Some(1_795_328_191_000_000_001));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn virtual_hosted_endpoints_get_the_bucket_in_the_host() {
+        assert_eq!(
+            virtual_hosted_endpoint("https://oss-cn-hangzhou.aliyuncs.com", "b"),
+            "https://b.oss-cn-hangzhou.aliyuncs.com"
+        );
+        assert_eq!(virtual_hosted_endpoint("http://h:9000", "b"), "http://b.h:9000");
+    }
+
+    #[test]
+    fn access_point_arns_map_to_their_endpoint() {
+        assert_eq!(
+            access_point_endpoint("arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap", "x"),
+            Some(("my-ap".into(), "https://my-ap-123456789012.s3-accesspoint.us-west-2.amazonaws.com".into()))
+        );
+        assert_eq!(access_point_endpoint("arn:aws:s3:us-west-2:1:bucket/x", "x"), None);
+    }
+
+    #[test]
+    fn shared_credentials_file_profiles() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key=S\n\n[other]\n# c\naws_access_key_id=B\naws_secret_access_key = T\naws_session_token = TOK\n";
+        assert_eq!(parse_shared_credentials(text, "default"), Some(("A".into(), "S".into(), None)));
+        assert_eq!(parse_shared_credentials(text, "other"), Some(("B".into(), "T".into(), Some("TOK".into()))));
+        assert_eq!(parse_shared_credentials(text, "missing"), None);
+    }
+
+    #[test]
+    fn error_kinds_follow_the_object_store_variant_and_message() {
+        let nf = object_store::Error::NotFound { path: "k".into(), source: "NoSuchKey".into() };
+        let e = map_error(nf, "get", "b", "k");
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.starts_with("object not found: s3://b/k"), "{e:?}");
+        let pd = object_store::Error::PermissionDenied { path: "k".into(), source: "AccessDenied".into() };
+        assert_eq!(map_error(pd, "get", "b", "k").kind, ErrorKind::Auth);
+        let g = object_store::Error::Generic { store: "S3", source: "<Code>InvalidAccessKeyId</Code>".into() };
+        let e = map_error(g, "list", "b", "p/");
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.message.contains("InvalidAccessKeyId"));
+        let g = object_store::Error::Generic { store: "S3", source: "500 Internal Server Error".into() };
+        let e = map_error(g, "list", "b", "p/");
+        assert_eq!(e.kind, ErrorKind::Network);
+        assert!(e.message.contains("500"));
+    }
+
+    #[test]
+    fn unsatisfiable_ranges_are_recognised_by_status_text_only() {
+        let g = |m: &str| object_store::Error::Generic { store: "S3", source: m.to_string().into() };
+        assert!(is_unsatisfiable_range(&g("GET x - Server returned non-2xx status code: 416 Range Not Satisfiable: ")));
+        assert!(is_unsatisfiable_range(&g("<Error><Code>InvalidRange</Code></Error>")));
+        assert!(!is_unsatisfiable_range(&g(
+            "GET http://h/b/db/0000/0000000000000416-0000000000000416.ltx - status code: 500 Internal Server Error"
+        )));
+    }
+
+    #[test]
+    fn error_bodies_are_folded_into_one_line() {
+        let m = "GET x - 403 Forbidden: <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code></Error>\n";
+        assert_eq!(tidy(m), "GET x - 403 Forbidden: <Error><Code>AccessDenied</Code></Error>");
+    }
+
+    #[test]
+    fn ca_bundle_problems_are_not_fatal() {
+        assert!(load_ca_bundle(None).is_empty());
+        assert!(load_ca_bundle(Some("/nonexistent/bundle.pem")).is_empty());
+        let tmp = tempfile::tempdir().unwrap();
+        let junk = tmp.path().join("junk.pem");
+        std::fs::write(&junk, b"not a certificate").unwrap();
+        assert!(load_ca_bundle(Some(junk.to_str().unwrap())).is_empty());
+    }
+
+    #[test]
+    fn system_ca_bundle_loads_and_builds() {
+        // The machine's AWS_CA_BUNDLE (or the Debian bundle): every certificate must be accepted,
+        // so no fallback to the system store happens.
+        let path = std::env::var("AWS_CA_BUNDLE").unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".into());
+        if !std::path::Path::new(&path).exists() {
+            eprintln!("skipped: no CA bundle at {path}");
+            return;
+        }
+        let certs = load_ca_bundle(Some(&path));
+        assert!(!certs.is_empty(), "{path}");
+        let cfg = S3Config {
+            bucket: "bkt".into(),
+            prefix: String::new(),
+            region: Some("us-east-1".into()),
+            endpoint: Some("https://s3.example.com".into()),
+            force_path_style: true,
+            skip_verify: false,
+            access_key_id: Some("K".into()),
+            secret_access_key: Some("S".into()),
+            session_token: None,
+            ca_bundle: Some(path.clone()),
+        };
+        build_store(&cfg, "us-east-1", client_options(&cfg, &certs), &|_: &str| None).unwrap();
+    }
+
+    #[test]
+    fn storage_drops_cleanly_inside_and_outside_a_runtime() {
+        let cfg = S3Config {
+            bucket: "bkt".into(),
+            prefix: "db".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            force_path_style: true,
+            skip_verify: false,
+            access_key_id: Some("K".into()),
+            secret_access_key: Some("S".into()),
+            session_token: None,
+            ca_bundle: Some("/nonexistent/ca.pem".into()),
+        };
+        let env = |_: &str| None;
+        let s = S3Storage::new(&cfg, &env).unwrap();
+        assert!(
+            s.describe().starts_with("s3://bkt/db (region us-east-1, endpoint http://127.0.0.1:9"),
+            "{}",
+            s.describe()
+        );
+        drop(s);
+        let s = S3Storage::new(&cfg, &env).unwrap();
+        let outer = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        outer.block_on(async move {
+            // Calls from inside another runtime work (port 9 refuses connections quickly)...
+            let e = s.list("db/0000/", false).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Network, "{e:?}");
+            // ...and so does dropping.
+            drop(s);
+        });
+    }
+
+    #[test]
+    fn missing_secret_is_a_config_error() {
+        let cfg = S3Config {
+            bucket: "bkt".into(),
+            prefix: String::new(),
+            region: Some("us-east-1".into()),
+            endpoint: None,
+            force_path_style: false,
+            skip_verify: false,
+            access_key_id: Some("K".into()),
+            secret_access_key: None,
+            session_token: None,
+            ca_bundle: None,
+        };
+        let e = S3Storage::new(&cfg, &|_: &str| None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+    }
+}

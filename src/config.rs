@@ -1,0 +1,101 @@
+//! Per-connection configuration from URI parameters (VFS.md §2.3).
+
+use crate::error::{Error, Result};
+use crate::replica::ReplicaOptions;
+use crate::time::parse_go_duration;
+use std::time::Duration;
+
+/// What one main-database open asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenConfig {
+    pub replica_url: Option<String>,
+    pub options: ReplicaOptions,
+}
+
+fn duration(key: &str, value: &str) -> Result<i64> {
+    parse_go_duration(value).map_err(|e| Error::config(format!("invalid {key}: {e}")))
+}
+
+fn boolean(value: &str) -> bool {
+    value.eq_ignore_ascii_case("true") || value == "1"
+}
+
+impl OpenConfig {
+    /// Apply URI parameters over `base`. Unknown parameters are ignored; a value that does not
+    /// parse is an error naming the parameter.
+    pub fn from_params(params: &[(String, String)], base: ReplicaOptions) -> Result<Self> {
+        let mut cfg = OpenConfig { replica_url: None, options: base };
+        for (key, value) in params {
+            match key.as_str() {
+                "replica_url" => cfg.replica_url = Some(value.clone()),
+                "cache_size" => {
+                    cfg.options.cache_size = value
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| Error::config(format!("invalid cache_size: {value:?} (bytes expected)")))?;
+                }
+                "poll_interval" => {
+                    let ns = duration(key, value)?;
+                    if ns <= 0 {
+                        return Err(Error::config(format!("invalid poll_interval: {value} (must be > 0)")));
+                    }
+                    cfg.options.poll_interval = Duration::from_nanos(ns as u64);
+                }
+                "open_timeout" => {
+                    let ns = duration(key, value)?;
+                    if ns < 0 {
+                        return Err(Error::config(format!("invalid open_timeout: {value} (must be >= 0)")));
+                    }
+                    cfg.options.open_timeout = Duration::from_nanos(ns as u64);
+                }
+                "write_enabled" if boolean(value) => {
+                    return Err(Error::config("write mode (write_enabled) is not supported by this build of ltxvfs"));
+                }
+                _ => {}
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Identity of the shared replica object: connections with the same URL and options share
+    /// listing, index, cache and poller.
+    pub fn replica_key(&self, url: &str) -> String {
+        let o = &self.options;
+        format!("{url}|cache={}|poll={:?}|planner={:?}", o.cache_size, o.poll_interval, o.planner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn parses_known_parameters() {
+        let c = OpenConfig::from_params(
+            &params(&[("replica_url", "file:///r"), ("cache_size", "4096"), ("poll_interval", "250ms"), ("x", "y")]),
+            ReplicaOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(c.replica_url.as_deref(), Some("file:///r"));
+        assert_eq!(c.options.cache_size, 4096);
+        assert_eq!(c.options.poll_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn rejects_non_positive_poll_interval_and_bad_values() {
+        for (k, v, msg) in [
+            ("poll_interval", "0s", "invalid poll_interval: 0s (must be > 0)"),
+            ("poll_interval", "-1s", "invalid poll_interval: -1s (must be > 0)"),
+            ("cache_size", "lots", "invalid cache_size: \"lots\" (bytes expected)"),
+        ] {
+            let e = OpenConfig::from_params(&params(&[(k, v)]), ReplicaOptions::default()).unwrap_err();
+            assert_eq!(e.message, msg);
+        }
+        let e = OpenConfig::from_params(&params(&[("poll_interval", "soon")]), ReplicaOptions::default()).unwrap_err();
+        assert!(e.message.starts_with("invalid poll_interval: time: invalid duration"), "{e}");
+    }
+}

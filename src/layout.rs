@@ -24,7 +24,10 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(root: impl Into<String>, style: LevelStyle) -> Self {
-        let root = root.into().trim_end_matches('/').to_string();
+        let root = root.into();
+        // Keep a lone "/" (a replica at the filesystem root) absolute; trim other trailing slashes.
+        let trimmed = root.trim_end_matches('/');
+        let root = if trimmed.is_empty() && root.starts_with('/') { "/".to_string() } else { trimmed.to_string() };
         Self { root, style }
     }
 
@@ -42,7 +45,11 @@ impl Layout {
             LevelStyle::Hex4 => format!("{level:04x}"),
             LevelStyle::LtxDecimal => format!("ltx/{level}"),
         };
-        if self.root.is_empty() { format!("{dir}/") } else { format!("{}/{dir}/", self.root) }
+        match self.root.as_str() {
+            "" => format!("{dir}/"),
+            "/" => format!("/{dir}/"),
+            root => format!("{root}/{dir}/"),
+        }
     }
 
     /// The key of one file.
@@ -108,6 +115,7 @@ mod tests {
     fn file_keys_use_ltx_decimal_levels() {
         let l = Layout::new("/srv/replica/", LevelStyle::LtxDecimal);
         assert_eq!(l.key(0, 8, 8), "/srv/replica/ltx/0/0000000000000008-0000000000000008.ltx");
+        assert_eq!(Layout::new("/", LevelStyle::LtxDecimal).level_prefix(9), "/ltx/9/");
     }
 
     #[test]

@@ -647,6 +647,7 @@ impl Replica {
         let metas = self.fetch_metas(&files)?;
         let mut next = (*cur).clone();
         let mut commit = cur.commit;
+        let mut created_at = cur.created_at;
         for ((file, advances), meta) in files.iter().zip(&metas) {
             let incoming_max = file.info.max_txid;
             for e in &meta.index {
@@ -660,10 +661,12 @@ impl Replica {
                     }
                     commit = h.commit;
                 }
+                created_at = file.info.created_at;
             }
         }
         next.index.truncate(commit);
         next.commit = commit;
+        next.created_at = created_at;
         next.txid = pos;
         next.max_l1 = max_l1;
         let changed = next.txid != cur.txid || next.commit != cur.commit;

@@ -514,6 +514,17 @@ impl Storage for S3Storage {
         })?
     }
 
+    /// All levels at once: an open lists ten prefixes, and each LIST is a round trip.
+    fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = prefixes.iter().map(|p| s.spawn(move || self.list(p, with_metadata))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::internal("list thread panicked"))))
+                .collect()
+        })
+    }
+
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {
         if requests.is_empty() {
             return Vec::new();

@@ -9,6 +9,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenConfig {
     pub replica_url: Option<String>,
+    /// Directory for the persistent page cache (URI `cache_dir`).
+    pub cache_dir: Option<String>,
     pub options: ReplicaOptions,
 }
 
@@ -24,10 +26,11 @@ impl OpenConfig {
     /// Apply URI parameters over `base`. Unknown parameters are ignored; a value that does not
     /// parse is an error naming the parameter.
     pub fn from_params(params: &[(String, String)], base: ReplicaOptions) -> Result<Self> {
-        let mut cfg = OpenConfig { replica_url: None, options: base };
+        let mut cfg = OpenConfig { replica_url: None, cache_dir: None, options: base };
         for (key, value) in params {
             match key.as_str() {
                 "replica_url" => cfg.replica_url = Some(value.clone()),
+                "cache_dir" => cfg.cache_dir = Some(value.clone()).filter(|v| !v.is_empty()),
                 "cache_size" => {
                     cfg.options.cache_size = value
                         .trim()
@@ -61,7 +64,10 @@ impl OpenConfig {
     /// listing, index, cache and poller.
     pub fn replica_key(&self, url: &str) -> String {
         let o = &self.options;
-        format!("{url}|cache={}|poll={:?}|planner={:?}", o.cache_size, o.poll_interval, o.planner)
+        format!(
+            "{url}|cache={}|poll={:?}|planner={:?}|dir={:?}",
+            o.cache_size, o.poll_interval, o.planner, self.cache_dir
+        )
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod extent_store;
 pub mod file_table;
 pub mod layout;
 pub mod ltx;

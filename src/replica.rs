@@ -7,6 +7,7 @@
 
 use crate::cache::PageCache;
 use crate::error::{Error, ErrorKind, Result};
+use crate::extent_store::ExtentStore;
 use crate::file_table::{FileId, FileTable, LtxFile};
 use crate::layout::{Layout, LtxName, SNAPSHOT_LEVEL};
 use crate::ltx::{self, Header, PageIndexEntry};
@@ -95,6 +96,7 @@ const READ_ATTEMPTS: u32 = 6;
 
 pub struct Replica {
     storage: Arc<dyn Storage>,
+    extents: Option<Arc<dyn ExtentStore>>,
     clock: Arc<dyn Clock>,
     layout: Layout,
     opts: ReplicaOptions,
@@ -119,9 +121,21 @@ impl Replica {
         layout: Layout,
         opts: ReplicaOptions,
     ) -> Result<Arc<Self>> {
+        Self::open_with_extents(storage, None, clock, layout, opts)
+    }
+
+    /// [`Replica::open`] with a persistent extent store in front of the storage.
+    pub fn open_with_extents(
+        storage: Arc<dyn Storage>,
+        extents: Option<Arc<dyn ExtentStore>>,
+        clock: Arc<dyn Clock>,
+        layout: Layout,
+        opts: ReplicaOptions,
+    ) -> Result<Arc<Self>> {
         let cache = PageCache::new(opts.cache_size, 4096);
         let this = Self {
             storage,
+            extents,
             clock,
             layout,
             opts,
@@ -145,6 +159,7 @@ impl Replica {
         let started = this.clock.now();
         let view = loop {
             let listing = this.list_all(false)?;
+            this.forget_deleted(&listing);
             match restore_plan(&listing, Target::Latest) {
                 Ok(plan) => break this.build_view(&plan, None)?,
                 Err(e) if e.kind == ErrorKind::NotAvailable => {
@@ -246,11 +261,23 @@ impl Replica {
         Ok(listing)
     }
 
+    /// Drop persisted bytes of files the replica no longer has.
+    fn forget_deleted(&self, listing: &Listing) {
+        if let Some(store) = &self.extents {
+            let live: std::collections::HashSet<&str> =
+                (0..=SNAPSHOT_LEVEL).flat_map(|l| listing.level(l)).map(|f| f.key.as_str()).collect();
+            store.retain(&|key| live.contains(key));
+        }
+    }
+
     // ---------------------------------------------------------------- fetching
 
     /// Fetch ranges with the read retry schedule of VFS.md §5.1 (15 ms × attempt).
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {
-        let mut results: Vec<Option<Result<Bytes>>> = (0..requests.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Bytes>>> = match &self.extents {
+            Some(store) => requests.iter().map(|r| store.get(&r.key, r.range.clone()).map(Ok)).collect(),
+            None => (0..requests.len()).map(|_| None).collect(),
+        };
         for attempt in 1..=READ_ATTEMPTS {
             let pending: Vec<usize> = (0..requests.len())
                 .filter(|&i| match &results[i] {
@@ -270,6 +297,9 @@ impl Replica {
             for (i, r) in pending.into_iter().zip(self.storage.get_ranges(&batch)) {
                 if let Ok(b) = &r {
                     self.stats.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    if let Some(store) = &self.extents {
+                        store.put(&requests[i].key, requests[i].range.start, b);
+                    }
                 }
                 results[i] = Some(r);
             }
@@ -428,6 +458,11 @@ impl Replica {
             return Ok(page);
         }
         let file = self.files.get(loc.file).ok_or_else(|| Error::internal("unknown file id"))?;
+        if let Some(frame) = self.extents.as_ref().and_then(|s| s.get(&file.info.key, loc.offset..loc.end())) {
+            if let Ok(Some(page)) = self.decode_frames(&file, loc.offset, &frame, loc, view.page_size) {
+                return Ok(page);
+            }
+        }
         let extent = plan_read(
             pgno,
             loc,
@@ -564,6 +599,7 @@ impl Replica {
     pub fn replan(&self, view: &View) -> Result<Arc<View>> {
         let with_metadata = view.target.is_some();
         let listing = self.list_all(with_metadata)?;
+        self.forget_deleted(&listing);
         let plan = restore_plan(&listing, Target::Txid(view.txid))?;
         let mut fresh = self.build_view(&plan, view.target.clone())?;
         fresh.created_at = view.created_at;

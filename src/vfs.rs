@@ -10,6 +10,7 @@
 use crate::config::OpenConfig;
 use crate::connection::{Connection, Lock, PragmaResult};
 use crate::error::{Error, ErrorKind, Result};
+use crate::extent_store::ExtentStore;
 use crate::registry::shared_replica;
 use crate::replica::{Replica, ReplicaOptions};
 use crate::replica_url::ReplicaUrl;
@@ -35,6 +36,14 @@ pub trait Host: Send + Sync + 'static {
         ReplicaOptions::default()
     }
     fn temp_files(&self) -> &dyn TempFiles;
+    /// The default persistent cache directory (environment), if any.
+    fn default_cache_dir(&self) -> Option<String> {
+        None
+    }
+    /// A persistent extent store for this replica under `dir`; `None` where there is no disk.
+    fn extent_store(&self, _url: &ReplicaUrl, _dir: &str) -> Result<Option<Arc<dyn ExtentStore>>> {
+        Ok(None)
+    }
 }
 
 pub enum Handle {
@@ -62,7 +71,10 @@ impl<H: Host> LitestreamVfs<H> {
 
     /// Open (or share) the replica a main-database open asks for.
     fn open_replica(&self, name: &str, params: &[(String, String)]) -> Result<Arc<Replica>> {
-        let cfg = OpenConfig::from_params(params, self.host.default_options())?;
+        let mut cfg = OpenConfig::from_params(params, self.host.default_options())?;
+        if cfg.cache_dir.is_none() {
+            cfg.cache_dir = self.host.default_cache_dir();
+        }
         let url_text = cfg.replica_url.clone().or_else(|| self.host.default_replica_url()).ok_or_else(|| {
             Error::config(
                 "no replica client configured: set LITESTREAM_REPLICA_URL, use SetVFSConfig, or pass replica_url in the database URI",
@@ -72,8 +84,12 @@ impl<H: Host> LitestreamVfs<H> {
         let key = cfg.replica_key(&url_text);
         shared_replica(&key, || {
             let storage = self.host.storage(&url)?;
-            tracing::debug!(db = name, replica = %storage.describe(), "opening replica");
-            Replica::open(storage, self.host.clock(), url.layout(), cfg.options.clone())
+            let extents = match &cfg.cache_dir {
+                Some(dir) => self.host.extent_store(&url, dir)?,
+                None => None,
+            };
+            tracing::debug!(db = name, replica = %storage.describe(), cache_dir = ?cfg.cache_dir, "opening replica");
+            Replica::open_with_extents(storage, extents, self.host.clock(), url.layout(), cfg.options.clone())
         })
     }
 }

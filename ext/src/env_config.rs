@@ -11,6 +11,8 @@ pub struct EnvConfig {
     pub log_file: Option<String>,
     /// `LITESTREAM_VFS_DEFAULT=true`: register `litestream` as the default VFS.
     pub make_default: bool,
+    /// `LITESTREAM_CACHE_DIR`: persistent page cache for every connection (URI `cache_dir` wins).
+    pub cache_dir: Option<String>,
 }
 
 pub fn env(key: &str) -> Option<String> {
@@ -38,6 +40,7 @@ impl EnvConfig {
             debug: env("LITESTREAM_LOG_LEVEL").is_some_and(|v| v.eq_ignore_ascii_case("debug")),
             log_file: env("LITESTREAM_LOG_FILE"),
             make_default: is_true("LITESTREAM_VFS_DEFAULT"),
+            cache_dir: env("LITESTREAM_CACHE_DIR"),
         })
     }
 }

@@ -2,8 +2,10 @@
 //! temp files, and the environment's default replica.
 
 use crate::env_config::env;
+use crate::extent_cache::DiskExtentCache;
 use crate::temp_files::DiskTempFiles;
 use ltxvfs::Result;
+use ltxvfs::extent_store::ExtentStore;
 use ltxvfs::replica_url::ReplicaUrl;
 use ltxvfs::storage::{Clock, Storage, SystemClock};
 use ltxvfs::temp_files::TempFiles;
@@ -12,12 +14,13 @@ use std::sync::Arc;
 
 pub struct NativeHost {
     default_url: Option<String>,
+    default_cache_dir: Option<String>,
     temp: DiskTempFiles,
 }
 
 impl NativeHost {
-    pub fn new(default_url: Option<String>) -> Self {
-        Self { default_url, temp: DiskTempFiles::default() }
+    pub fn new(default_url: Option<String>, default_cache_dir: Option<String>) -> Self {
+        Self { default_url, default_cache_dir, temp: DiskTempFiles::default() }
     }
 }
 
@@ -33,5 +36,13 @@ impl Host for NativeHost {
     }
     fn temp_files(&self) -> &dyn TempFiles {
         &self.temp
+    }
+    fn default_cache_dir(&self) -> Option<String> {
+        self.default_cache_dir.clone()
+    }
+    fn extent_store(&self, url: &ReplicaUrl, dir: &str) -> Result<Option<Arc<dyn ExtentStore>>> {
+        let cache = DiskExtentCache::new(std::path::Path::new(dir), &url.original)
+            .map_err(|e| ltxvfs::Error::config(format!("cannot use cache_dir {dir}: {e}")))?;
+        Ok(Some(Arc::new(cache)))
     }
 }

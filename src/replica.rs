@@ -130,8 +130,15 @@ impl Replica {
         extents: Option<Arc<dyn ExtentStore>>,
         clock: Arc<dyn Clock>,
         layout: Layout,
-        opts: ReplicaOptions,
+        mut opts: ReplicaOptions,
     ) -> Result<Arc<Self>> {
+        // Read-ahead decodes into the cache: more than half of it would be evicted before use
+        // and fetched again.
+        let p = &mut opts.planner;
+        let cap = (opts.cache_size / 2).max(p.min_request);
+        p.max_readahead = p.max_readahead.min(cap);
+        p.initial_readahead = p.initial_readahead.min(p.max_readahead);
+        p.whole_file_threshold = p.whole_file_threshold.min(cap);
         let cache = PageCache::new(opts.cache_size, 4096);
         let this = Self {
             storage,

@@ -1,21 +1,25 @@
-//! The read planner: given a missing page, decide which byte range to fetch.
+//! The read planner: given a missing page, decide which byte ranges to fetch.
 //!
-//! Pure. It merges frames that sit next to each other in the same LTX file, grows read-ahead
-//! geometrically while access is sequential (table and index scans, b-tree leaves that lie
-//! close together), takes the whole file when the file is small or most of it will be needed,
-//! and never extends a request over a frame the cache already holds.
+//! Pure. An isolated miss fetches the frame and its neighbours in the same file up to a small
+//! size. Sequential access (table and index scans, b-tree leaves that lie close together) grows
+//! a *window of page numbers* geometrically; the window is mapped to one request per LTX file
+//! that holds pages of it, so a scan over a database spread across a snapshot and several
+//! newer files costs one concurrent round per window, not one request per file switch. Windows
+//! are sized in decoded bytes so that what is fetched fits the page cache. Small files are
+//! taken whole (their checksum is verified). Cached frames are never requested again.
 
 use crate::file_table::FileId;
 use crate::page_index::{PageIndex, PageLoc};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannerConfig {
     /// Bytes fetched for an isolated miss (the frame itself, plus neighbours up to this size).
     pub min_request: u64,
-    /// First read-ahead size once access looks sequential; doubles per sequential miss.
+    /// First read-ahead window (decoded bytes) once access looks sequential; doubles per miss.
     pub initial_readahead: u64,
-    /// Read-ahead cap.
+    /// Read-ahead window cap (decoded bytes).
     pub max_readahead: u64,
     /// Files up to this size are fetched whole (and their checksum verified).
     pub whole_file_threshold: u64,
@@ -46,24 +50,22 @@ pub struct AccessHistory {
 }
 
 impl AccessHistory {
-    /// Record a miss of `pgno`; returns how many bytes the next request may cover.
-    fn record_miss(&mut self, pgno: u32, cfg: &PlannerConfig) -> u64 {
+    /// Record a miss of `pgno`; returns the read-ahead window in bytes, or `None` for an
+    /// isolated miss.
+    fn record_miss(&mut self, pgno: u32, cfg: &PlannerConfig) -> Option<u64> {
         let reach = self.last_covered.max(self.last_miss).saturating_add(cfg.sequential_stride.max(1));
         let close = pgno > self.last_miss && pgno <= reach;
         self.last_miss = pgno;
         self.last_covered = pgno;
-        if close {
-            self.sequential_misses += 1;
-        } else {
+        if !close {
             self.sequential_misses = 0;
             self.readahead = 0;
+            return None;
         }
-        if self.sequential_misses == 0 {
-            return cfg.min_request;
-        }
+        self.sequential_misses += 1;
         self.readahead =
             if self.readahead == 0 { cfg.initial_readahead } else { (self.readahead * 2).min(cfg.max_readahead) };
-        self.readahead.max(cfg.min_request)
+        Some(self.readahead.max(cfg.min_request))
     }
 }
 
@@ -76,35 +78,84 @@ pub struct Extent {
     pub whole_file: bool,
 }
 
-/// Plan the request for a miss on `pgno` located at `loc` in a file of `file_size` bytes.
+/// Plan the requests for a miss on `pgno` located at `loc`. The first extent holds the wanted
+/// page. `file_size` gives a file's size, `is_cached` whether a frame is cached already.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_read(
     pgno: u32,
     loc: PageLoc,
-    file_size: u64,
+    page_size: u32,
     index: &PageIndex,
+    file_size: impl Fn(FileId) -> u64,
     is_cached: impl Fn(FileId, u64) -> bool,
     history: &mut AccessHistory,
     cfg: &PlannerConfig,
-) -> Extent {
-    let budget = history.record_miss(pgno, cfg);
-    if file_size <= cfg.whole_file_threshold || budget >= file_size.saturating_mul(3) / 4 {
-        return Extent { file: loc.file, range: 0..file_size, whole_file: true };
+) -> Vec<Extent> {
+    let whole = |file: FileId| {
+        let size = file_size(file);
+        (size <= cfg.whole_file_threshold).then_some(Extent { file, range: 0..size, whole_file: true })
+    };
+    let Some(window) = history.record_miss(pgno, cfg) else {
+        return vec![whole(loc.file).unwrap_or_else(|| isolated(pgno, loc, index, &is_cached, history, cfg))];
+    };
+    // A window of page numbers, one extent per file, the wanted page's file first.
+    let pages = (window / page_size.max(512) as u64).max(1) as u32;
+    let last = pgno.saturating_add(pages - 1);
+    let mut spans: BTreeMap<FileId, Range<u64>> = BTreeMap::new();
+    let mut covered = pgno;
+    for (p, l) in index.iter_from(pgno) {
+        if p > last {
+            break;
+        }
+        covered = p;
+        if p != pgno && is_cached(l.file, l.offset) {
+            continue;
+        }
+        spans
+            .entry(l.file)
+            .and_modify(|r| {
+                r.start = r.start.min(l.offset);
+                r.end = r.end.max(l.end());
+            })
+            .or_insert(l.offset..l.end());
     }
+    history.last_covered = covered;
+    let mut out: Vec<Extent> = Vec::with_capacity(spans.len());
+    let mut push = |file: FileId, range: Range<u64>| {
+        out.push(whole(file).unwrap_or(Extent { file, range, whole_file: false }));
+    };
+    if let Some(r) = spans.remove(&loc.file) {
+        push(loc.file, r);
+    }
+    for (file, r) in spans {
+        push(file, r);
+    }
+    out
+}
+
+/// An isolated miss: the frame plus its uncached neighbours in the same file, up to
+/// `min_request` bytes.
+fn isolated(
+    pgno: u32,
+    loc: PageLoc,
+    index: &PageIndex,
+    is_cached: &impl Fn(FileId, u64) -> bool,
+    history: &mut AccessHistory,
+    cfg: &PlannerConfig,
+) -> Extent {
     let start = loc.offset;
     let mut end = loc.end();
-    // Walk later pages of the same file, in file order, while they are uncached and within budget.
-    const MAX_WALK: usize = 1 << 16;
-    for (next_pgno, next) in index.iter_from(pgno.saturating_add(1)).take(MAX_WALK) {
+    for (next_pgno, next) in index.iter_from(pgno.saturating_add(1)).take(4096) {
         if next.file != loc.file || next.offset < end {
             continue;
         }
-        if next.end() - start > budget || is_cached(next.file, next.offset) {
+        if next.end() - start > cfg.min_request || is_cached(next.file, next.offset) {
             break;
         }
         end = next.end();
         history.last_covered = next_pgno;
     }
-    Extent { file: loc.file, range: start..end.min(file_size.max(end)), whole_file: false }
+    Extent { file: loc.file, range: start..end, whole_file: false }
 }
 
 #[cfg(test)]
@@ -136,38 +187,46 @@ mod tests {
         (e.range.end - e.range.start) / PS
     }
 
+    fn plan(
+        i: &PageIndex,
+        p: u32,
+        sizes: impl Fn(FileId) -> u64,
+        cached: impl Fn(FileId, u64) -> bool,
+        h: &mut AccessHistory,
+    ) -> Vec<Extent> {
+        plan_read(p, i.get(p).unwrap(), PS as u32, i, sizes, cached, h, &cfg())
+    }
+
     #[test]
     fn small_files_are_fetched_whole() {
         let i = contiguous(4);
         let mut h = AccessHistory::default();
-        let e = plan_read(2, i.get(2).unwrap(), 4 * PS + 200, &i, |_, _| false, &mut h, &cfg());
-        assert!(e.whole_file);
-        assert_eq!(e.range, 0..4 * PS + 200);
+        let e = plan(&i, 2, |_| 4 * PS + 200, |_, _| false, &mut h);
+        assert_eq!(e, [Extent { file: 0, range: 0..4 * PS + 200, whole_file: true }]);
     }
 
     #[test]
     fn random_access_fetches_only_the_frame() {
         let i = contiguous(1000);
         let mut h = AccessHistory::default();
-        let size = 1000 * PS + 5000;
         for p in [500, 20, 900, 300] {
-            let e = plan_read(p, i.get(p).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-            assert_eq!(frames(&e), 1, "page {p}");
-            assert_eq!(e.range.start, i.get(p).unwrap().offset);
+            let e = plan(&i, p, |_| 1000 * PS + 5000, |_, _| false, &mut h);
+            assert_eq!(e.len(), 1);
+            assert_eq!(frames(&e[0]), 1, "page {p}");
+            assert_eq!(e[0].range.start, i.get(p).unwrap().offset);
         }
     }
 
     #[test]
     fn sequential_scans_grow_geometrically_to_the_cap() {
         let i = contiguous(10_000);
-        let size = 10_000 * PS + 5000;
         let mut h = AccessHistory::default();
         let mut p = 100;
         let mut sizes = vec![];
         for _ in 0..7 {
-            let e = plan_read(p, i.get(p).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-            sizes.push(frames(&e));
-            p += frames(&e) as u32; // the next miss is right after what we fetched
+            let e = plan(&i, p, |_| 10_000 * PS + 5000, |_, _| false, &mut h);
+            sizes.push(frames(&e[0]));
+            p += frames(&e[0]) as u32; // the next miss is right after what we fetched
         }
         assert_eq!(sizes, [1, 4, 8, 16, 32, 32, 32]);
     }
@@ -175,43 +234,48 @@ mod tests {
     #[test]
     fn leaves_close_together_count_as_sequential() {
         let i = contiguous(10_000);
-        let size = 10_000 * PS + 5000;
         let mut h = AccessHistory::default();
-        plan_read(100, i.get(100).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-        let e = plan_read(105, i.get(105).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-        assert_eq!(frames(&e), 4);
+        plan(&i, 100, |_| 10_000 * PS + 5000, |_, _| false, &mut h);
+        let e = plan(&i, 105, |_| 10_000 * PS + 5000, |_, _| false, &mut h);
+        assert_eq!(frames(&e[0]), 4);
     }
 
     #[test]
-    fn never_extends_over_cached_frames() {
+    fn never_requests_cached_frames_at_the_edges() {
         let i = contiguous(10_000);
-        let size = 10_000 * PS + 5000;
         let mut h = AccessHistory::default();
-        plan_read(100, i.get(100).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-        let cached_at = i.get(103).unwrap().offset;
-        let e = plan_read(101, i.get(101).unwrap(), size, &i, |_, off| off == cached_at, &mut h, &cfg());
-        assert_eq!(frames(&e), 2, "pages 101 and 102 only");
+        plan(&i, 100, |_| 10_000 * PS + 5000, |_, _| false, &mut h);
+        let cached: Vec<u64> = [103, 104].iter().map(|p| i.get(*p).unwrap().offset).collect();
+        let e = plan(&i, 101, |_| 10_000 * PS + 5000, |_, off| cached.contains(&off), &mut h);
+        assert_eq!(e.len(), 1);
+        assert_eq!(frames(&e[0]), 2, "pages 101 and 102 only: 103 and 104 are cached");
     }
 
     #[test]
-    fn skips_pages_of_other_files_and_superseded_frames() {
-        let mut i = contiguous(100);
-        // Page 51 now lives in a newer file; its old frame in file 0 is still inside the range.
-        i.insert(51, PageLoc { file: 1, size: 50, offset: 100 });
-        let size = 100 * PS + 5000;
+    fn a_window_spanning_several_files_is_one_request_per_file() {
+        // A snapshot (file 0) with every page, and a newer file (1) holding pages 52 and 55.
+        let mut i = contiguous(10_000);
+        i.insert(52, PageLoc { file: 1, size: 200, offset: 100 });
+        i.insert(55, PageLoc { file: 1, size: 300, offset: 300 });
+        let sizes = |f: FileId| if f == 0 { 10_000 * PS + 5000 } else { 900_000 };
         let mut h = AccessHistory::default();
-        plan_read(49, i.get(49).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-        let e = plan_read(50, i.get(50).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-        assert_eq!(e.file, 0);
-        assert_eq!(frames(&e), 4, "pages 50..=53 of file 0, spanning the stale frame of 51");
+        plan(&i, 49, sizes, |_, _| false, &mut h);
+        let e = plan(&i, 50, sizes, |_, _| false, &mut h);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].file, 0, "the wanted page's file comes first");
+        assert_eq!(e[0].range.start, i.get(50).unwrap().offset);
+        assert_eq!(e[0].range.end, i.get(53).unwrap().end(), "pages 50..=53 of the snapshot");
+        assert_eq!(e[1], Extent { file: 1, range: 100..300, whole_file: false }, "page 52 only: 55 is past the window");
     }
 
     #[test]
-    fn most_of_the_file_needed_means_the_whole_file() {
-        let i = contiguous(20);
-        let size = 20 * PS + 500;
-        let mut h = AccessHistory { last_miss: 0, last_covered: 0, sequential_misses: 5, readahead: 32 * PS };
-        let e = plan_read(1, i.get(1).unwrap(), size, &i, |_, _| false, &mut h, &cfg());
-        assert!(e.whole_file);
+    fn small_newer_files_in_a_window_are_taken_whole() {
+        let mut i = contiguous(10_000);
+        i.insert(52, PageLoc { file: 1, size: 200, offset: 100 });
+        let sizes = |f: FileId| if f == 0 { 10_000 * PS + 5000 } else { 2 * PS };
+        let mut h = AccessHistory::default();
+        plan(&i, 49, sizes, |_, _| false, &mut h);
+        let e = plan(&i, 50, sizes, |_, _| false, &mut h);
+        assert_eq!(e[1], Extent { file: 1, range: 0..2 * PS, whole_file: true });
     }
 }

@@ -132,10 +132,10 @@ impl Replica {
         layout: Layout,
         mut opts: ReplicaOptions,
     ) -> Result<Arc<Self>> {
-        // Read-ahead decodes into the cache: more than half of it would be evicted before use
-        // and fetched again.
+        // Read-ahead decodes into the cache's probationary half; a window larger than a quarter
+        // of the cache would be evicted before SQLite reads it, and fetched again.
         let p = &mut opts.planner;
-        let cap = (opts.cache_size / 2).max(p.min_request);
+        let cap = (opts.cache_size / 4).max(p.min_request);
         p.max_readahead = p.max_readahead.min(cap);
         p.initial_readahead = p.initial_readahead.min(p.max_readahead);
         p.whole_file_threshold = p.whole_file_threshold.min(cap);
@@ -466,26 +466,28 @@ impl Replica {
         }
         let file = self.files.get(loc.file).ok_or_else(|| Error::internal("unknown file id"))?;
         if let Some(frame) = self.extents.as_ref().and_then(|s| s.get(&file.info.key, loc.offset..loc.end())) {
-            if let Ok(Some(page)) = self.decode_frames(&file, loc.offset, &frame, loc, view.page_size) {
+            if let Ok(Some(page)) = self.decode_frames(&file, loc.offset, &frame, loc, view) {
                 return Ok(page);
             }
         }
-        let extent = plan_read(
+        let extents = plan_read(
             pgno,
             loc,
-            file.info.size,
+            view.page_size,
             &view.index,
+            |f| self.files.get(f).map_or(0, |x| x.info.size),
             |f, o| self.cache.contains(f, o),
             history,
             &self.opts.planner,
         );
-        self.fetch_extent_once(&file, &extent, loc, view.page_size)
+        self.fetch_extents_once(&extents, view, loc)
     }
 
-    /// Fetch an extent, or wait for a concurrent fetch of the same extent, then return the
-    /// wanted page.
-    fn fetch_extent_once(&self, file: &LtxFile, extent: &Extent, want: PageLoc, page_size: u32) -> Result<Bytes> {
-        let key = (extent.file, extent.range.start);
+    /// Fetch the planned extents, or wait for a concurrent fetch of the same wanted extent,
+    /// then return the wanted page.
+    fn fetch_extents_once(&self, extents: &[Extent], view: &View, want: PageLoc) -> Result<Bytes> {
+        let first = extents.first().ok_or_else(|| Error::internal("empty read plan"))?;
+        let key = (first.file, first.range.start);
         let (flight, leader) = {
             let mut map = self.inflight.lock();
             match map.get(&key) {
@@ -498,7 +500,7 @@ impl Replica {
             }
         };
         if leader {
-            let result = self.fetch_extent(file, extent, want, page_size);
+            let result = self.fetch_extents(extents, view, want);
             *flight.done.lock() = Some(result.as_ref().map(|_| ()).map_err(Clone::clone));
             flight.cv.notify_all();
             self.inflight.lock().remove(&key);
@@ -515,11 +517,10 @@ impl Replica {
             Some(Ok(())) => match self.cache.get(want.file, want.offset) {
                 Some(p) => Ok(p),
                 // Evicted already (tiny cache): fetch just the frame.
-                None => self.fetch_extent(
-                    file,
-                    &Extent { file: want.file, range: want.offset..want.end(), whole_file: false },
+                None => self.fetch_extents(
+                    &[Extent { file: want.file, range: want.offset..want.end(), whole_file: false }],
+                    view,
                     want,
-                    page_size,
                 ),
             },
             Some(Err(e)) => Err(e),
@@ -527,42 +528,63 @@ impl Replica {
         }
     }
 
-    fn fetch_extent(&self, file: &LtxFile, extent: &Extent, want: PageLoc, page_size: u32) -> Result<Bytes> {
-        let req = Self::request(file, extent.range.clone());
-        let bytes = self
-            .get_ranges(std::slice::from_ref(&req))
-            .pop()
-            .unwrap_or_else(|| Err(Error::internal("no result")))
-            .map_err(|e| e.context(&file.info.key))?;
-        let mut wanted = None;
-        if extent.whole_file {
-            let decoded = ltx::decode_file(&bytes).map_err(|e| e.context(&file.info.key))?;
-            if decoded.header.page_size != page_size {
-                return Err(Error::corrupt("page size differs from the database's").context(&file.info.key));
-            }
-            for (entry, (_, page)) in decoded.index.iter().zip(decoded.pages) {
-                let page = Bytes::from(page);
-                if entry.offset == want.offset {
-                    wanted = Some(page.clone());
-                }
-                self.cache.insert(file.id, entry.offset, page);
-            }
-        } else {
-            wanted = self.decode_frames(file, extent.range.start, &bytes, want, page_size)?;
+    /// Fetch extents in one concurrent batch and cache what they hold. The first extent holds
+    /// the wanted page; the others are read-ahead, whose failures are only logged.
+    fn fetch_extents(&self, extents: &[Extent], view: &View, want: PageLoc) -> Result<Bytes> {
+        let mut files = Vec::with_capacity(extents.len());
+        for e in extents {
+            files.push(self.files.get(e.file).ok_or_else(|| Error::internal("unknown file id"))?);
         }
-        wanted.ok_or_else(|| Error::corrupt(format!("no page frame at offset {} of {}", want.offset, file.info.key)))
+        let reqs: Vec<RangeRequest> =
+            extents.iter().zip(&files).map(|(e, f)| Self::request(f, e.range.clone())).collect();
+        let mut wanted = None;
+        for (i, ((extent, file), result)) in extents.iter().zip(&files).zip(self.get_ranges(&reqs)).enumerate() {
+            let decoded = result.map_err(|e| e.context(&file.info.key)).and_then(|bytes| {
+                if extent.whole_file {
+                    self.decode_whole(file, &bytes, want, view.page_size)
+                } else {
+                    self.decode_frames(file, extent.range.start, &bytes, want, view)
+                }
+            });
+            match decoded {
+                Ok(Some(page)) => wanted = Some(page),
+                Ok(None) => {}
+                Err(e) if i == 0 => return Err(e),
+                Err(e) => tracing::debug!(error = %e, "read-ahead failed"),
+            }
+        }
+        wanted.ok_or_else(|| Error::corrupt(format!("no page frame at offset {}", want.offset)))
     }
 
-    /// Decode every whole frame in `bytes` (which start at file offset `start`) into the cache;
-    /// return the frame at `want`.
+    /// Decode a whole file (checksum verified) into the cache; return the frame at `want`.
+    fn decode_whole(&self, file: &LtxFile, bytes: &[u8], want: PageLoc, page_size: u32) -> Result<Option<Bytes>> {
+        let decoded = ltx::decode_file(bytes).map_err(|e| e.context(&file.info.key))?;
+        if decoded.header.page_size != page_size {
+            return Err(Error::corrupt("page size differs from the database's").context(&file.info.key));
+        }
+        let mut wanted = None;
+        for (entry, (_, page)) in decoded.index.iter().zip(decoded.pages) {
+            let page = Bytes::from(page);
+            if file.id == want.file && entry.offset == want.offset {
+                wanted = Some(page.clone());
+            }
+            self.cache.insert(file.id, entry.offset, page);
+        }
+        Ok(wanted)
+    }
+
+    /// Decode the frames in `bytes` (which start at file offset `start`) that `view` reads
+    /// from this file into the cache (frames of superseded pages are skipped); return the
+    /// frame at `want`.
     fn decode_frames(
         &self,
         file: &LtxFile,
         start: u64,
         bytes: &[u8],
         want: PageLoc,
-        page_size: u32,
+        view: &View,
     ) -> Result<Option<Bytes>> {
+        let page_size = view.page_size;
         let mut wanted = None;
         let mut pos = 0usize;
         while let Some(head) = bytes.get(pos..pos + ltx::PAGE_HEADER_SIZE + 4) {
@@ -581,13 +603,22 @@ impl Replica {
                 break;
             };
             let Some(frame) = bytes.get(pos..pos + frame_len) else { break };
+            let is_want = file.id == want.file && offset == want.offset;
+            let current = view.index.get(pgno).is_some_and(|l| l.file == file.id && l.offset == offset);
+            if !is_want && !current {
+                pos += frame_len;
+                if flags != 1 {
+                    break;
+                }
+                continue;
+            }
             let mut page = vec![0u8; page_size as usize];
             let got = ltx::decode_frame_into(frame, &mut page).map_err(|e| e.context(&file.info.key))?;
             if got != pgno {
                 return Err(Error::corrupt("page frame changed under decode").context(&file.info.key));
             }
             let page = Bytes::from(page);
-            if offset == want.offset {
+            if is_want {
                 wanted = Some(page.clone());
             }
             self.cache.insert(file.id, offset, page);

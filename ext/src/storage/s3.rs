@@ -73,7 +73,7 @@ impl S3Storage {
     /// to `us-east-1` with a warning.
     pub fn new(cfg: &S3Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("ltxvfs-s3")
             .enable_all()
             .build()
@@ -473,56 +473,63 @@ async fn get_one(store: Arc<AmazonS3>, bucket: String, r: RangeRequest) -> Resul
     }
 }
 
+/// LIST one level prefix (non-recursive); with metadata, HEAD every LTX object for its
+/// `litestream-timestamp` (REPLICA.md §2).
+async fn list_prefix(
+    store: Arc<AmazonS3>,
+    bucket: String,
+    prefix: String,
+    with_metadata: bool,
+) -> Result<Vec<ObjectInfo>> {
+    let path = if prefix.trim_matches('/').is_empty() { None } else { Some(to_path(&prefix)?) };
+    let listing = store.list_with_delimiter(path.as_ref()).await.map_err(|e| map_error(e, "list", &bucket, &prefix))?;
+    let mut out: Vec<ObjectInfo> = listing
+        .objects
+        .into_iter()
+        .map(|m| ObjectInfo { key: m.location.to_string(), size: m.size, created_at: datetime_nanos(m.last_modified) })
+        .collect();
+    if with_metadata {
+        let wanted: Vec<usize> = (0..out.len()).filter(|&i| LtxName::parse_key(&out[i].key).is_some()).collect();
+        let stamps: Vec<(usize, Option<UnixNanos>)> = futures::stream::iter(wanted.into_iter().map(|i| {
+            let store = Arc::clone(&store);
+            let key = out[i].key.clone();
+            async move { (i, head_timestamp(&store, &key).await) }
+        }))
+        .buffer_unordered(METADATA_CONCURRENCY)
+        .collect()
+        .await;
+        for (i, ts) in stamps {
+            if let Some(ts) = ts {
+                out[i].created_at = ts;
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Storage for S3Storage {
     fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
-        let store = self.object_store();
-        let bucket = self.bucket.clone();
-        let prefix_owned = prefix.to_string();
-        let path = if prefix.trim_matches('/').is_empty() { None } else { Some(to_path(prefix)?) };
-        self.block_on(async move {
-            let listing = store
-                .list_with_delimiter(path.as_ref())
-                .await
-                .map_err(|e| map_error(e, "list", &bucket, &prefix_owned))?;
-            let mut out: Vec<ObjectInfo> = listing
-                .objects
-                .into_iter()
-                .map(|m| ObjectInfo {
-                    key: m.location.to_string(),
-                    size: m.size,
-                    created_at: datetime_nanos(m.last_modified),
-                })
-                .collect();
-            if with_metadata {
-                let wanted: Vec<usize> =
-                    (0..out.len()).filter(|&i| LtxName::parse_key(&out[i].key).is_some()).collect();
-                let stamps: Vec<(usize, Option<UnixNanos>)> = futures::stream::iter(wanted.into_iter().map(|i| {
-                    let store = Arc::clone(&store);
-                    let key = out[i].key.clone();
-                    async move { (i, head_timestamp(&store, &key).await) }
-                }))
-                .buffer_unordered(METADATA_CONCURRENCY)
-                .collect()
-                .await;
-                for (i, ts) in stamps {
-                    if let Some(ts) = ts {
-                        out[i].created_at = ts;
-                    }
-                }
-            }
-            Ok(out)
-        })?
+        let fut = list_prefix(self.object_store(), self.bucket.clone(), prefix.to_string(), with_metadata);
+        self.block_on(fut)?
     }
 
-    /// All levels at once: an open lists ten prefixes, and each LIST is a round trip.
+    /// All levels at once, as concurrent requests on the storage's runtime: an open lists ten
+    /// prefixes, and each LIST is a round trip.
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = prefixes.iter().map(|p| s.spawn(move || self.list(p, with_metadata))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::internal("list thread panicked"))))
-                .collect()
-        })
+        let store = self.object_store();
+        let bucket = self.bucket.clone();
+        let prefixes = prefixes.to_vec();
+        let n = prefixes.len();
+        let all = self.block_on(async move {
+            futures::future::join_all(
+                prefixes.into_iter().map(|p| list_prefix(Arc::clone(&store), bucket.clone(), p, with_metadata)),
+            )
+            .await
+        });
+        match all {
+            Ok(v) => v,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
     }
 
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {

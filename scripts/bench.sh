@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Read benchmark, end to end: builds the release extension, then runs bench/run.py, which starts
+# SeaweedFS, replicates two databases with the real `litestream replicate`, puts a counting proxy
+# with a fixed per-request delay (10 ms) in front of the store, and runs every scenario in a fresh
+# process for ltxvfs, the Go `litestream-vfs` and plain SQLite on a restored local copy.
+#
+#   bash scripts/bench.sh                 # full run (~28 MB database); rewrites the results
+#                                         # section of BENCHMARKS.md, raw data in bench/out/
+#   bash scripts/bench.sh --quick         # ~7 MB database, fewer repeats; BENCHMARKS.md untouched
+#   bash scripts/bench.sh --delay-ms 20 --only open,point,scan
+#
+#   LTXVFS_EXT=<path>  benchmark that build of the extension instead of target/release (no build)
+#   BENCH_MD=<path>    write the results section there instead ("" = don't write)
+# Needs what scripts/setup.sh installs (litestream, weed, boto3, the Go extension, Debian's
+# /usr/bin/python3 whose sqlite3 module can load extensions).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+
+"$PY" -c 'import boto3, litestream_vfs' 2>/dev/null || {
+  echo "bench: boto3 / litestream_vfs missing for $PY: run bash scripts/setup.sh" >&2; exit 1; }
+/usr/bin/python3 -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension(True)' || {
+  echo "bench: /usr/bin/python3 cannot load SQLite extensions: run bash scripts/setup.sh" >&2; exit 1; }
+
+if [ -n "${LTXVFS_EXT:-}" ]; then
+  EXT="$LTXVFS_EXT"
+else
+  echo "==> cargo build --release -p litestream-vfs" >&2
+  cargo build --release -p litestream-vfs >&2
+  EXT="target/release/liblitestream_vfs.so"
+fi
+
+quick=0
+for a in "$@"; do [ "$a" = "--quick" ] && quick=1; done
+if [ "${BENCH_MD+set}" = set ]; then MD="$BENCH_MD"
+elif [ "$quick" = 1 ]; then MD=""
+else MD="BENCHMARKS.md"; fi
+
+mkdir -p bench/out
+args=(--ours "$EXT" --json bench/out/results.json)
+[ -n "$MD" ] && args+=(--md "$MD")
+BENCH_COMMAND="bash scripts/bench.sh${*:+ $*}" exec "$PY" bench/run.py "${args[@]}" "$@"

@@ -34,6 +34,8 @@ pub struct ReplicaOptions {
     pub planner: PlannerConfig,
     /// Bytes read from the end of a large file to find its page index in one request.
     pub tail_fetch: u64,
+    /// Bytes read from the start of a large file whose header is needed, in the same request.
+    pub head_fetch: u64,
 }
 
 impl Default for ReplicaOptions {
@@ -44,6 +46,7 @@ impl Default for ReplicaOptions {
             open_timeout: Duration::from_secs(30),
             planner: PlannerConfig::default(),
             tail_fetch: 64 * 1024,
+            head_fetch: 64 * 1024,
         }
     }
 }
@@ -83,6 +86,9 @@ pub struct Stats {
 struct FileMeta {
     header: Option<Header>,
     index: Vec<PageIndexEntry>,
+    /// The first bytes of the page area (from offset 100), where page 1 and the low pages —
+    /// the schema and the first root pages — sit, since frames are sorted by page number.
+    head: Option<Bytes>,
 }
 
 /// A fetch in flight, so that concurrent misses on the same extent send one request.
@@ -319,7 +325,8 @@ impl Replica {
     }
 
     /// Headers (where asked) and page indexes of several files, fetched concurrently: small
-    /// files whole (checksum verified, pages cached), large ones by their tail.
+    /// files whole (checksum verified, pages cached), large ones by their tail, and where the
+    /// header is asked for, the header and the head of the page area in one request.
     fn fetch_metas(&self, files: &[(Arc<LtxFile>, bool)]) -> Result<Vec<FileMeta>> {
         enum Part {
             Whole(usize),
@@ -328,6 +335,7 @@ impl Replica {
         }
         let mut metas: Vec<Option<FileMeta>> = files.iter().map(|_| None).collect();
         let mut headers: Vec<Option<Header>> = files.iter().map(|_| None).collect();
+        let mut heads: Vec<Option<Bytes>> = files.iter().map(|_| None).collect();
         let mut reqs = Vec::new();
         let mut parts = Vec::new();
         for (i, (f, need_header)) in files.iter().enumerate() {
@@ -344,7 +352,8 @@ impl Replica {
                 reqs.push(Self::request(f, start..size));
                 parts.push(Part::Tail(i, start));
                 if *need_header && start > 0 {
-                    reqs.push(Self::request(f, 0..ltx::HEADER_SIZE as u64));
+                    let head_end = (ltx::HEADER_SIZE as u64 + self.opts.head_fetch).min(start);
+                    reqs.push(Self::request(f, 0..head_end));
                     parts.push(Part::Header(i));
                 }
             }
@@ -360,7 +369,7 @@ impl Replica {
                     for (entry, (_, page)) in decoded.index.iter().zip(decoded.pages) {
                         self.cache.insert(f.id, entry.offset, Bytes::from(page));
                     }
-                    metas[i] = Some(FileMeta { header: Some(decoded.header), index: decoded.index });
+                    metas[i] = Some(FileMeta { header: Some(decoded.header), index: decoded.index, head: None });
                 }
                 Part::Tail(i, start) => {
                     let f = &files[i].0;
@@ -371,7 +380,7 @@ impl Replica {
                     match ltx::parse_page_index_from_tail(&tail, start, f.info.size)
                         .map_err(|e| e.context(&f.info.key))?
                     {
-                        Some(index) => metas[i] = Some(FileMeta { header: None, index }),
+                        Some(index) => metas[i] = Some(FileMeta { header: None, index, head: None }),
                         None => {
                             let index_size = ltx::index_size_from_tail(&tail).map_err(|e| e.context(&f.info.key))?;
                             let range =
@@ -384,6 +393,9 @@ impl Replica {
                     let f = &files[i].0;
                     let bytes = result.map_err(|e| e.context(&f.info.key))?;
                     headers[i] = Some(Header::decode(&bytes).map_err(|e| e.context(&f.info.key))?);
+                    if bytes.len() > ltx::HEADER_SIZE {
+                        heads[i] = Some(bytes.slice(ltx::HEADER_SIZE..));
+                    }
                 }
             }
         }
@@ -395,7 +407,7 @@ impl Replica {
                 let index = ltx::parse_page_index_from_tail(&tail, range.start, f.info.size)
                     .map_err(|e| e.context(&f.info.key))?
                     .ok_or_else(|| Error::corrupt("page index does not fit its declared size").context(&f.info.key))?;
-                metas[i] = Some(FileMeta { header: None, index });
+                metas[i] = Some(FileMeta { header: None, index, head: None });
             }
         }
         let mut out = Vec::with_capacity(files.len());
@@ -403,6 +415,9 @@ impl Replica {
             let mut meta = meta.ok_or_else(|| Error::internal("missing file metadata"))?;
             if meta.header.is_none() {
                 meta.header = headers[i].take();
+            }
+            if meta.head.is_none() {
+                meta.head = heads[i].take();
             }
             if files[i].1 && meta.header.is_none() {
                 return Err(Error::internal("header not fetched").context(&files[i].0.info.key));
@@ -428,8 +443,15 @@ impl Replica {
     /// Build a view from a plan: fetch every file's index concurrently, apply in order.
     fn build_view(&self, plan: &[LtxFileInfo], target: Option<TimeTarget>) -> Result<View> {
         let last = plan.last().ok_or_else(crate::plan::not_available)?;
-        let files: Vec<(Arc<LtxFile>, bool)> =
-            plan.iter().enumerate().map(|(i, f)| (self.files.intern(f), i + 1 == plan.len())).collect();
+        // The last file gives commit and page size. The heads of the files (their lowest pages:
+        // the schema, the first root pages) come along in the same concurrent round: every file
+        // of a short plan, the first (usually the snapshot) and the last of a long one.
+        let short = plan.len() <= 16;
+        let files: Vec<(Arc<LtxFile>, bool)> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (self.files.intern(f), short || i == 0 || i + 1 == plan.len()))
+            .collect();
         let metas = self.fetch_metas(&files)?;
         let header =
             metas.last().and_then(|m| m.header).ok_or_else(|| Error::internal("no header for the last plan file"))?;
@@ -445,7 +467,7 @@ impl Replica {
         }
         index.truncate(header.commit);
         let max_l1 = plan.iter().filter(|f| f.level == 1).map(|f| f.max_txid).max().unwrap_or(last.max_txid);
-        Ok(View {
+        let view = View {
             index,
             page_size: header.page_size,
             commit: header.commit,
@@ -453,7 +475,21 @@ impl Replica {
             created_at: last.created_at,
             max_l1,
             target,
-        })
+        };
+        self.cache_heads(&files, &metas, &view);
+        Ok(view)
+    }
+
+    /// Cache the frames of fetched heads that `view` reads (speculative: errors only logged).
+    fn cache_heads(&self, files: &[(Arc<LtxFile>, bool)], metas: &[FileMeta], view: &View) {
+        let nothing = PageLoc { file: FileId::MAX, size: 0, offset: 0 };
+        for ((file, _), meta) in files.iter().zip(metas) {
+            if let Some(head) = &meta.head {
+                if let Err(e) = self.decode_frames(file, ltx::HEADER_SIZE as u64, head, nothing, view) {
+                    tracing::debug!(error = %e, "head of {} not cached", file.info.key);
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- pages
@@ -743,6 +779,7 @@ impl Replica {
         next.created_at = created_at;
         next.txid = pos;
         next.max_l1 = max_l1;
+        self.cache_heads(&files, &metas, &next);
         let changed = next.txid != cur.txid || next.commit != cur.commit;
         *self.current.write() = Arc::new(next);
         self.last_poll_ok.store(self.clock.now(), Ordering::Relaxed);

@@ -23,5 +23,8 @@ pub mod storage;
 pub mod temp_files;
 pub mod time;
 pub mod vfs;
+/// The WebAssembly component shell (wit exports, wasi-http storage, bundled SQLite).
+#[cfg(target_family = "wasm")]
+pub mod wasi;
 
 pub use error::{Error, ErrorKind, Result};

@@ -234,6 +234,13 @@ def make_handler(upstream: str, delay: float, counters: Counters):
     return Handler
 
 
+class ProxyServer(ThreadingHTTPServer):
+    # The listen backlog is taken at construction: setting it afterwards has no effect, and a
+    # client sending 16 requests at once would see connections dropped (1 s retries).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--upstream", required=True, help="host:port of the S3 server")
@@ -241,10 +248,7 @@ def main():
     ap.add_argument("--delay-ms", type=float, default=10.0)
     a = ap.parse_args()
     counters = Counters()
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port),
-                              make_handler(a.upstream, a.delay_ms / 1000.0, counters))
-    srv.daemon_threads = True
-    srv.request_queue_size = 128
+    srv = ProxyServer(("127.0.0.1", a.port), make_handler(a.upstream, a.delay_ms / 1000.0, counters))
     print(f"PORT {srv.server_address[1]}", flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)

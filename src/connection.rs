@@ -218,10 +218,12 @@ impl Connection {
             ("litestream_txid", None) => PragmaResult::Value(Ok(Some(self.txid_text()))),
             ("litestream_lag", None) => PragmaResult::Value(Ok(Some(self.lag().to_string()))),
             ("litestream_time", None) => PragmaResult::Value(Ok(Some(self.time_text()))),
-            ("litestream_time", Some(v)) => PragmaResult::Value(self.set_time(v).map(|_| None)),
+            // A set answers with the new value: a PRAGMA that returns no column name makes
+            // Python's sqlite3 raise MemoryError.
+            ("litestream_time", Some(v)) => PragmaResult::Value(self.set_time(v).map(|_| Some(self.time_text()))),
             ("litestream_write_enabled", None) => PragmaResult::Value(Ok(Some("0".into()))),
             ("litestream_write_enabled", Some(v)) => PragmaResult::Value(match v.to_ascii_lowercase().as_str() {
-                "0" | "false" | "off" => Ok(None),
+                "0" | "false" | "off" => Ok(Some("0".into())),
                 "1" | "true" | "on" => {
                     Err(Error::new(ErrorKind::ReadOnly, "write mode is not supported by this build of ltxvfs"))
                 }

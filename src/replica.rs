@@ -195,6 +195,8 @@ impl Replica {
             }
         };
         *this.current.write() = Arc::new(view);
+        // The open just listed everything: the first poll is due one interval from now.
+        this.last_poll_at.store(this.clock.now(), Ordering::Relaxed);
         Ok(Arc::new(this))
     }
 

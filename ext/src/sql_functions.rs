@@ -198,7 +198,7 @@ unsafe extern "C" fn fn_set_time(ctx: *mut c_void, n: c_int, argv: *mut *mut c_v
             return unsafe { result(ctx, Err("timestamp required".into()), false) };
         }
         let owned: CString = unsafe { CStr::from_ptr(text.cast()) }.to_owned();
-        // SAFETY: live context.
-        unsafe { result(ctx, pragma(ctx, c"litestream_time", Some(&owned)), false) }
+        // SAFETY: live context. Success is NULL, as in Go; the PRAGMA's echo is dropped.
+        unsafe { result(ctx, pragma(ctx, c"litestream_time", Some(&owned)).map(|_| None), false) }
     })
 }

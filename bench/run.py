@@ -47,6 +47,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Process and port helpers shared with the integration tests.
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from harness import find_tool, free_ports, kill_group  # noqa: E402
 BENCH = ROOT / "bench"
 SYSTEM_PYTHON = "/usr/bin/python3"
 ACCESS_KEY, SECRET_KEY, BUCKET = "K", "S", "bkt"
@@ -66,19 +69,6 @@ def log(msg: str):
 
 # ------------------------------------------------------------------------------- processes
 PROCS: list[subprocess.Popen] = []
-
-
-def kill_group(proc: subprocess.Popen, grace: float = 10.0):
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def spawn(argv, *, log_path=None, env=None, cwd=None, stdout=None) -> subprocess.Popen:
@@ -124,29 +114,6 @@ def base_env(extra: dict | None = None, go: bool = False) -> dict:
     if go:  # the Go S3 client refuses to start with AWS_CA_BUNDLE set
         env.pop("AWS_CA_BUNDLE", None)
     return env
-
-
-def find_tool(name: str) -> str:
-    cand = Path(sysconfig.get_path("scripts")) / name
-    if cand.is_file() and os.access(cand, os.X_OK):
-        return str(cand)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"{name} not found: run bash scripts/setup.sh")
-    return found
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def tail(b: bytes | str, n: int = 3000) -> str:

@@ -367,11 +367,8 @@ impl Replica {
                 Part::Whole(i) => {
                     let f = &files[i].0;
                     let bytes = result.map_err(|e| e.context(&f.info.key))?;
-                    let decoded = ltx::decode_file(&bytes).map_err(|e| e.context(&f.info.key))?;
-                    for (entry, (_, page)) in decoded.index.iter().zip(decoded.pages) {
-                        self.cache.insert(f.id, entry.offset, Bytes::from(page));
-                    }
-                    metas[i] = Some(FileMeta { header: Some(decoded.header), index: decoded.index, head: None });
+                    let (header, index, _) = self.cache_whole(f, &bytes, None)?;
+                    metas[i] = Some(FileMeta { header: Some(header), index, head: None });
                 }
                 Part::Tail(i, start) => {
                     let f = &files[i].0;
@@ -596,19 +593,32 @@ impl Replica {
 
     /// Decode a whole file (checksum verified) into the cache; return the frame at `want`.
     fn decode_whole(&self, file: &LtxFile, bytes: &[u8], want: PageLoc, page_size: u32) -> Result<Option<Bytes>> {
-        let decoded = ltx::decode_file(bytes).map_err(|e| e.context(&file.info.key))?;
-        if decoded.header.page_size != page_size {
+        let want_offset = (file.id == want.file).then_some(want.offset);
+        let (header, _, wanted) = self.cache_whole(file, bytes, want_offset)?;
+        if header.page_size != page_size {
             return Err(Error::corrupt("page size differs from the database's").context(&file.info.key));
         }
+        Ok(wanted)
+    }
+
+    /// Decode a whole file (every check, file checksum included) and cache all its pages;
+    /// return its header, its page index and the page at `want_offset`.
+    fn cache_whole(
+        &self,
+        file: &LtxFile,
+        bytes: &[u8],
+        want_offset: Option<u64>,
+    ) -> Result<(Header, Vec<PageIndexEntry>, Option<Bytes>)> {
+        let decoded = ltx::decode_file(bytes).map_err(|e| e.context(&file.info.key))?;
         let mut wanted = None;
         for (entry, (_, page)) in decoded.index.iter().zip(decoded.pages) {
             let page = Bytes::from(page);
-            if file.id == want.file && entry.offset == want.offset {
+            if want_offset == Some(entry.offset) {
                 wanted = Some(page.clone());
             }
             self.cache.insert(file.id, entry.offset, page);
         }
-        Ok(wanted)
+        Ok((decoded.header, decoded.index, wanted))
     }
 
     /// Decode the frames in `bytes` (which start at file offset `start`) that `view` reads

@@ -1,0 +1,127 @@
+//! Following the primary: one poll (VFS.md §8 with the §8.3 fixes) and the poller thread.
+
+use crate::error::{Error, Result};
+use crate::file_table::LtxFile;
+use crate::plan::LtxFileInfo;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Replica;
+
+impl Replica {
+    /// Whether a poll is due (used where there is no background thread).
+    pub fn poll_due(&self) -> bool {
+        let last = self.last_poll_at.load(Ordering::Relaxed);
+        last == 0 || self.clock.now() - last >= self.opts.poll_interval.as_nanos() as i64
+    }
+
+    /// One poll (VFS.md §8, with the required fixes of §8.3): read L0 and L1, accept files that
+    /// overlap what is applied, never let an older file overwrite a newer entry, trim on shrink.
+    /// Returns whether a new view was published.
+    pub fn poll_once(&self) -> Result<bool> {
+        let _guard = self.poll_lock.lock();
+        self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
+        let cur = self.current();
+        let mut lists = self.list_levels(&[0, 1], false)?.into_iter();
+        let l0 = lists.next().unwrap_or_default();
+        let l1 = lists.next().unwrap_or_default();
+        let mut candidates: Vec<LtxFileInfo> = l0
+            .into_iter()
+            .filter(|f| f.max_txid > cur.txid)
+            .chain(l1.into_iter().filter(|f| f.max_txid > cur.max_l1))
+            .collect();
+        // By start, then the file reaching furthest, then the higher level.
+        candidates.sort_by(|a, b| {
+            (a.min_txid, std::cmp::Reverse(a.max_txid), std::cmp::Reverse(a.level)).cmp(&(
+                b.min_txid,
+                std::cmp::Reverse(b.max_txid),
+                std::cmp::Reverse(b.level),
+            ))
+        });
+        let mut pos = cur.txid;
+        let mut max_l1 = cur.max_l1;
+        let mut apply: Vec<(LtxFileInfo, bool)> = Vec::new();
+        for f in candidates {
+            if f.max_txid <= pos {
+                if f.level == 1 {
+                    // Re-point entries from L0 to the compaction that covers them.
+                    max_l1 = max_l1.max(f.max_txid);
+                    apply.push((f, false));
+                }
+                continue;
+            }
+            if f.min_txid > pos + 1 {
+                if f.level == 0 {
+                    tracing::debug!(next = f.min_txid, pos, "ltx gap detected at L0, deferring to higher levels");
+                }
+                continue;
+            }
+            pos = f.max_txid;
+            if f.level == 1 {
+                max_l1 = max_l1.max(f.max_txid);
+            }
+            apply.push((f, true));
+        }
+        if apply.is_empty() {
+            self.last_poll_ok.store(self.clock.now(), Ordering::Relaxed);
+            return Ok(false);
+        }
+        let files: Vec<(Arc<LtxFile>, bool)> = apply.iter().map(|(f, adv)| (self.files.intern(f), *adv)).collect();
+        let metas = self.fetch_metas(&files)?;
+        let mut next = (*cur).clone();
+        let mut commit = cur.commit;
+        let mut created_at = cur.created_at;
+        for ((file, advances), meta) in files.iter().zip(&metas) {
+            let incoming_max = file.info.max_txid;
+            for e in &meta.index {
+                let loc = Self::loc(file.id, e).ok_or_else(|| Error::corrupt("page frame too large"))?;
+                next.index.insert_if(e.pgno, loc, |old| self.files.max_txid(old.file) <= incoming_max);
+            }
+            if *advances {
+                if let Some(h) = &meta.header {
+                    if h.page_size != next.page_size {
+                        return Err(Error::corrupt("page size changed").context(&file.info.key));
+                    }
+                    commit = h.commit;
+                }
+                created_at = file.info.created_at;
+            }
+        }
+        next.index.truncate(commit);
+        next.commit = commit;
+        next.created_at = created_at;
+        next.txid = pos;
+        next.max_l1 = max_l1;
+        self.cache_heads(&files, &metas, &next);
+        let changed = next.txid != cur.txid || next.commit != cur.commit;
+        *self.current.write() = Arc::new(next);
+        self.last_poll_ok.store(self.clock.now(), Ordering::Relaxed);
+        if changed {
+            tracing::debug!(txid = pos, commit, "replica advanced");
+        }
+        Ok(changed)
+    }
+
+    /// Start the background poller (native); it stops when the last `Arc` is dropped.
+    pub fn start_poller(self: &Arc<Self>) {
+        cfg_if::cfg_if! {
+            if #[cfg(target_family = "wasm")] {
+                // Single-threaded: connections poll at the transaction boundary (poll_due).
+            } else {
+                let weak = Arc::downgrade(self);
+                let interval = self.opts.poll_interval;
+                let clock = self.clock.clone();
+                let spawned = std::thread::Builder::new().name("ltxvfs-poller".into()).spawn(move || loop {
+                    clock.sleep(interval);
+                    let Some(replica) = weak.upgrade() else { break };
+                    if let Err(e) = replica.poll_once() {
+                        tracing::warn!(replica = %replica.describe(), error = %e, "cannot fetch new ltx files");
+                    }
+                });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the poller thread");
+                }
+            }
+        }
+    }
+}

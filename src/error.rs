@@ -12,6 +12,8 @@ pub enum ErrorKind {
     Corrupt,
     /// Transport failure, timeout, or a server error (5xx).
     Network,
+    /// A create-only put found the key already there (a racing writer won).
+    AlreadyExists,
     /// Credentials rejected.
     Auth,
     /// Remote has newer transactions than this writer expected.

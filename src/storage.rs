@@ -31,6 +31,17 @@ pub struct RangeRequest {
     pub range: Range<u64>,
 }
 
+/// How [`Storage::put`] treats an object that already exists (object_store's `PutMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace whatever is there.
+    Overwrite,
+    /// Create only: fail with [`crate::error::ErrorKind::AlreadyExists`] if the key exists,
+    /// atomically where the backend can (`If-None-Match: *`, `O_EXCL`/link). Write mode's
+    /// conflict check relies on it.
+    Create,
+}
+
 pub trait Storage: Send + Sync {
     /// Objects whose key starts with `prefix` (a "directory" ending in `/`), in any order.
     /// `with_metadata` asks for the precise creation timestamp where the backend keeps it apart
@@ -46,6 +57,20 @@ pub trait Storage: Send + Sync {
     /// Fetch several ranges, concurrently where the backend can. One result per request, same
     /// order. A range that runs past the end of the object returns the bytes that exist.
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>>;
+
+    /// Store `data` at `key`. Backends that cannot write return [`crate::error::ErrorKind::ReadOnly`].
+    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let _ = (data, mode);
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::ReadOnly,
+            format!("{} cannot write {key}: this backend is read-only", self.describe()),
+        ))
+    }
+
+    /// Whether [`PutMode::Create`] is enforced atomically by the backend (README's table).
+    fn supports_conditional_create(&self) -> bool {
+        false
+    }
 
     /// Human-readable description for logs (no secrets).
     fn describe(&self) -> String;

@@ -318,10 +318,14 @@ unsafe fn uri_params(name: *const c_char, cap: &Capture) -> Vec<(String, String)
         }
         // SAFETY: `k` is a NUL-terminated key owned by SQLite for the life of the open.
         let v = unsafe { (cap.param)(name, k) };
-        // SAFETY: both pointers are NUL-terminated strings owned by SQLite (checked non-null).
+        // SAFETY: `k` is a non-null NUL-terminated string owned by SQLite (checked above).
         let key = unsafe { CStr::from_ptr(k) }.to_string_lossy().into_owned();
-        let value =
-            if v.is_null() { String::new() } else { unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned() };
+        let value = if v.is_null() {
+            String::new()
+        } else {
+            // SAFETY: `v` is non-null and NUL-terminated, owned by SQLite for the life of the open.
+            unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned()
+        };
         out.push((key, value));
     }
     out

@@ -34,6 +34,7 @@ fn register(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> {
         return Ok(());
     }
     let api = api::get().ok_or("no SQLite API")?;
+    // SAFETY: `sqlite3_libversion_number` takes no arguments and only returns a constant.
     let version = api.libversion_number.map(|f| unsafe { f() }).unwrap_or(0);
     if version < sqlite_plugin::vfs::MIN_SQLITE_VERSION_NUMBER {
         return Err(format!(

@@ -63,10 +63,10 @@ unsafe fn register_if_ours(db: *mut c_void) {
         if f.direct_only {
             flags |= vars::SQLITE_DIRECTONLY;
         }
+        #[allow(clippy::missing_transmute_annotations)] // the target type is sqlite-plugin's private FFI alias
         // SAFETY: the function pointer has the C signature SQLite calls scalar functions with
         // (context, argc, argv), all pointers; transmuting between pointer-typed signatures of
         // the same ABI is sound. Name is a static C string; no user data, no destructor.
-        #[allow(clippy::missing_transmute_annotations)] // the target type is sqlite-plugin's private FFI alias
         let rc = unsafe {
             create(
                 db.cast(),
@@ -101,10 +101,13 @@ unsafe fn pragma(ctx: *mut c_void, name: &CStr, arg: Option<&CStr>) -> Result<Op
         [null_mut(), name.as_ptr().cast_mut(), arg.map_or(null_mut(), |a| a.as_ptr().cast_mut())];
     // SAFETY: SQLITE_FCNTL_PRAGMA takes a char*[3] (result, name, value); SQLite or the VFS may
     // store an sqlite3_malloc'ed string in args[0], which we free below.
+    // SAFETY: `db` is the live connection of the calling function; `args` is the three-slot
+    // array SQLITE_FCNTL_PRAGMA expects and outlives the call.
     let rc = unsafe { file_control(db, c"main".as_ptr(), vars::SQLITE_FCNTL_PRAGMA, args.as_mut_ptr().cast()) };
     let text = (!args[0].is_null()).then(|| {
         // SAFETY: args[0] is a NUL-terminated string from sqlite3_mprintf; freed right after copying.
         let s = unsafe { CStr::from_ptr(args[0]) }.to_string_lossy().into_owned();
+        // SAFETY: args[0] came from sqlite3_mprintf and is not used after this.
         unsafe { free(args[0].cast()) };
         s
     });
@@ -190,13 +193,16 @@ unsafe extern "C" fn fn_set_time(ctx: *mut c_void, n: c_int, argv: *mut *mut c_v
         let v = unsafe { *argv };
         // SAFETY: v is a live sqlite3_value.
         if unsafe { value_type(v.cast()) } == vars::SQLITE_NULL {
+            // SAFETY: live context of this call.
             return unsafe { result(ctx, Err("timestamp required".into()), false) };
         }
         // SAFETY: value_text returns a NUL-terminated UTF-8 string valid until the next call on v.
         let text = unsafe { value_text(v.cast()) };
         if text.is_null() {
+            // SAFETY: live context of this call.
             return unsafe { result(ctx, Err("timestamp required".into()), false) };
         }
+        // SAFETY: `text` is non-null and NUL-terminated, valid until the next call on `v`.
         let owned: CString = unsafe { CStr::from_ptr(text.cast()) }.to_owned();
         // SAFETY: live context. Success is NULL, as in Go; the PRAGMA's echo is dropped.
         unsafe { result(ctx, pragma(ctx, c"litestream_time", Some(&owned)).map(|_| None), false) }

@@ -7,14 +7,20 @@
 //! Keys are absolute paths (the core's [`crate::layout::Layout`] builds them from the URL
 //! path). `created_at` is the file mtime, which Litestream sets to the LTX header timestamp
 //! after the upload, so `with_metadata` makes no difference here.
+//!
+//! Writes ([`Storage::put`]) never leave a partial file under the final name: the bytes go to a
+//! temporary file in the same directory, are fsynced, and then appear at once — by `rename`
+//! for [`PutMode::Overwrite`], by `hard_link` for [`PutMode::Create`] (which fails if the name
+//! exists, atomically, so two racing writers cannot both win).
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result};
-use crate::storage::{ObjectInfo, RangeRequest, Storage, UnixNanos};
+use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{ObjectInfo, PutMode, RangeRequest, Storage, UnixNanos, ltx_timestamp_ms};
 use bytes::Bytes;
 
 /// A replica in a local directory.
@@ -85,8 +91,82 @@ impl Storage for FileStorage {
         requests.iter().map(|r| read_range(&r.key, r.range.start, r.range.end)).collect()
     }
 
+    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let mtime = ltx_timestamp_ms(key, &data)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+        write_atomically(Path::new(key), &data, mode, mtime)
+    }
+
+    fn supports_conditional_create(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         format!("file://{}", self.root)
+    }
+}
+
+/// Distinguishes temporary files of concurrent puts within one process (the pid and the clock
+/// separate processes).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh temporary file next to `path` (same directory, so rename/link stay on one file system).
+fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+    for _ in 0..16 {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let tmp = dir.join(format!(".{name}.{}-{n}-{nanos}.tmp", std::process::id()));
+        match File::options().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_error("create", &tmp.display().to_string(), &e)),
+        }
+    }
+    Err(Error::internal(format!("cannot pick a temporary name beside {}", path.display())))
+}
+
+/// Write `data` to `path` so that readers see either nothing (or the old object) or all of it.
+/// `mtime` becomes the file's modification time (the created-at of REPLICA.md §2).
+fn write_atomically(path: &Path, data: &[u8], mode: PutMode, mtime: Option<SystemTime>) -> Result<()> {
+    let shown = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create directory", &dir.display().to_string(), &e))?;
+    }
+    let (tmp, mut file) = create_temp_beside(path)?;
+    let result = (|| {
+        file.write_all(data).map_err(|e| io_error("write", &shown, &e))?;
+        if let Some(t) = mtime {
+            file.set_modified(t).map_err(|e| io_error("set mtime of", &shown, &e))?;
+        }
+        file.sync_all().map_err(|e| io_error("fsync", &shown, &e))?;
+        drop(file);
+        match mode {
+            PutMode::Overwrite => std::fs::rename(&tmp, path).map_err(|e| io_error("rename into", &shown, &e)),
+            PutMode::Create => match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(Error::new(ErrorKind::AlreadyExists, format!("object already exists: {shown}")))
+                }
+                Err(e) => Err(io_error("link into", &shown, &e)),
+            },
+        }
+    })();
+    // After a rename the temporary name is gone already; otherwise it is garbage now.
+    let _ = std::fs::remove_file(&tmp);
+    result?;
+    sync_parent(path);
+    Ok(())
+}
+
+/// Make the new directory entry durable (best effort: not every platform can open directories).
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
 }
 
@@ -217,6 +297,81 @@ mod tests {
         assert_eq!(e.message, format!("object not found: {missing}"));
         assert!(got[5].as_ref().unwrap().is_empty());
         assert_eq!(got[6].as_ref().unwrap().as_ref(), &data[..]);
+    }
+
+    #[test]
+    fn put_creates_parents_overwrites_and_refuses_a_second_create() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_str().unwrap().to_string();
+        let s = FileStorage::new(root.clone());
+        assert!(s.supports_conditional_create());
+        let key = format!("{root}/db/ltx/0/0000000000000001-0000000000000001.ltx");
+        s.put(&key, Bytes::from_static(b"first"), PutMode::Create).unwrap();
+        let e = s.put(&key, Bytes::from_static(b"second"), PutMode::Create).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e:?}");
+        assert!(e.message.contains(&key), "{e:?}");
+        assert_eq!(std::fs::read(&key).unwrap(), b"first", "the loser changes nothing");
+        s.put(&key, Bytes::from_static(b"third"), PutMode::Overwrite).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), b"third");
+        // No temporary file is left behind, and the listing shows exactly the object.
+        let dir = format!("{root}/db/ltx/0");
+        let names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, vec!["0000000000000001-0000000000000001.ltx".to_string()]);
+        let listed = s.list(&format!("{dir}/"), false).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].size, 5);
+    }
+
+    #[test]
+    fn put_of_an_ltx_file_sets_the_mtime_to_its_header_timestamp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_str().unwrap().to_string();
+        let s = FileStorage::new(root.clone());
+        let mut header = test_header();
+        header.timestamp_ms = 1_795_328_191_755;
+        let mut bytes = header.encode().to_vec();
+        bytes.extend_from_slice(&[0u8; 64]);
+        let key = format!("{root}/ltx/0/0000000000000001-0000000000000001.ltx");
+        s.put(&key, Bytes::from(bytes), PutMode::Create).unwrap();
+        let listed = s.list(&format!("{root}/ltx/0/"), false).unwrap();
+        assert_eq!(listed[0].created_at, 1_795_328_191_755_000_000);
+    }
+
+    fn test_header() -> crate::ltx::Header {
+        crate::ltx::Header {
+            flags: 0,
+            page_size: 4096,
+            commit: 1,
+            min_txid: 1,
+            max_txid: 1,
+            timestamp_ms: 0,
+            pre_apply_checksum: 0,
+            wal_offset: 0,
+            wal_size: 0,
+            wal_salt1: 0,
+            wal_salt2: 0,
+            node_id: 0,
+        }
+    }
+
+    #[test]
+    fn concurrent_creates_have_exactly_one_winner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = format!("{}/race/0000000000000002-0000000000000002.ltx", tmp.path().display());
+        let s = std::sync::Arc::new(FileStorage::new("/x"));
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (s, key) = (s.clone(), key.clone());
+                std::thread::spawn(move || s.put(&key, Bytes::from(vec![i; 1000]), PutMode::Create))
+            })
+            .collect();
+        let results: Vec<Result<()>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.kind == ErrorKind::AlreadyExists));
+        let body = std::fs::read(&key).unwrap();
+        assert_eq!(body.len(), 1000);
+        assert!(body.iter().all(|&b| b == body[0]), "one writer's bytes, whole");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod file_storage;
 pub mod file_table;
 pub mod layout;
 pub mod ltx;
+pub mod memory_storage;
 pub mod page_index;
 pub mod plan;
 pub mod read_planner;

@@ -76,6 +76,14 @@ pub trait Storage: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The creation time a put records for `data` stored at `key`: the LTX header timestamp when
+/// the key is an LTX file name and the bytes start with a valid header (Litestream sets the
+/// file mtime / `litestream-timestamp` metadata from it, REPLICA.md §2). Milliseconds.
+pub fn ltx_timestamp_ms(key: &str, data: &[u8]) -> Option<i64> {
+    crate::layout::LtxName::parse_key(key)?;
+    crate::ltx::Header::decode(data).ok().map(|h| h.timestamp_ms)
+}
+
 /// Wall clock and sleeping, injected so that tests and the component control time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> UnixNanos;

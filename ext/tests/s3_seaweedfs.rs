@@ -15,7 +15,7 @@ use litestream_vfs::storage::open_storage;
 use litestream_vfs::storage::s3::S3Storage;
 use ltxvfs::ErrorKind;
 use ltxvfs::replica_url::{ReplicaUrl, S3Config};
-use ltxvfs::storage::{RangeRequest, Storage};
+use ltxvfs::storage::{PutMode, RangeRequest, Storage};
 
 const ACCESS_KEY: &str = "K";
 const SECRET_KEY: &str = "S";
@@ -237,11 +237,17 @@ fn seaweedfs_list_get_errors() {
     let d1 = data(5000, 1);
     let d2 = data(300, 2);
     let before_upload = now_nanos();
-    s.put(K1, Bytes::from(d1.clone()), Some(TS1)).unwrap();
-    s.put(K2, Bytes::from(d2.clone()), None).unwrap();
-    s.put(KTMP, Bytes::from_static(b"staging"), Some(TS1)).unwrap();
-    s.put(K9, Bytes::from_static(b"snapshot"), Some("2026-11-22T06:16:40.022Z")).unwrap();
-    s.put(KNESTED, Bytes::from_static(b"nested"), None).unwrap();
+    s.put_with_timestamp(K1, Bytes::from(d1.clone()), PutMode::Overwrite, Some(TS1.to_string())).unwrap();
+    s.put_with_timestamp(K2, Bytes::from(d2.clone()), PutMode::Overwrite, None).unwrap();
+    s.put_with_timestamp(KTMP, Bytes::from_static(b"staging"), PutMode::Overwrite, Some(TS1.to_string())).unwrap();
+    s.put_with_timestamp(
+        K9,
+        Bytes::from_static(b"snapshot"),
+        PutMode::Overwrite,
+        Some("2026-11-22T06:16:40.022Z".to_string()),
+    )
+    .unwrap();
+    s.put_with_timestamp(KNESTED, Bytes::from_static(b"nested"), PutMode::Overwrite, None).unwrap();
     let after_upload = now_nanos();
 
     // ---- list without metadata: LastModified, non-recursive ----
@@ -302,6 +308,28 @@ fn seaweedfs_list_get_errors() {
     assert!(got[5].as_ref().unwrap().is_empty(), "{:?}", got[5]);
     assert!(got[6].as_ref().unwrap().is_empty());
     assert_eq!(got[7].as_ref().unwrap().as_ref(), &d2[250..]);
+
+    // ---- put through the Storage trait: create-only is enforced by the server ----
+    assert!(storage.supports_conditional_create());
+    let kc = "put/0000/0000000000000001-0000000000000001.ltx";
+    let mut header = [0u8; 100];
+    header[..4].copy_from_slice(b"LTX1");
+    header[8..12].copy_from_slice(&4096u32.to_be_bytes()); // page size
+    header[12..16].copy_from_slice(&1u32.to_be_bytes()); // commit
+    header[16..24].copy_from_slice(&1u64.to_be_bytes()); // min txid
+    header[24..32].copy_from_slice(&1u64.to_be_bytes()); // max txid
+    header[32..40].copy_from_slice(&1_795_328_191_755u64.to_be_bytes()); // timestamp ms
+    storage.put(kc, Bytes::copy_from_slice(&header), PutMode::Create).unwrap();
+    let e = storage.put(kc, Bytes::from_static(b"loser"), PutMode::Create).unwrap_err();
+    eprintln!("second create: {e:?}");
+    assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e:?}");
+    let got = storage.get_ranges(&[req(kc, 0, 1000)]);
+    assert_eq!(got[0].as_ref().unwrap().as_ref(), &header[..], "the loser changed nothing");
+    let listed = storage.list("put/0000/", true).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].created_at, TS1_NANOS, "litestream-timestamp set from the LTX header");
+    storage.put(kc, Bytes::from_static(b"replaced"), PutMode::Overwrite).unwrap();
+    assert_eq!(storage.get_ranges(&[req(kc, 0, 1000)])[0].as_ref().unwrap().as_ref(), b"replaced");
 
     // ---- a big concurrent batch, called from another thread ----
     let many: Vec<RangeRequest> = (0..100u64).map(|i| req(K1, i * 50, i * 50 + 50)).collect();

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use ltxvfs::ErrorKind;
 use ltxvfs::layout::LtxName;
 use ltxvfs::replica_url::S3Config;
-use ltxvfs::storage::{ObjectInfo, RangeRequest, Storage, UnixNanos};
+use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage, UnixNanos, ltx_timestamp_ms};
 use ltxvfs::{Error, Result};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
@@ -152,17 +152,28 @@ impl S3Storage {
     }
 
     /// Upload one object, optionally with the `litestream-timestamp` user metadata.
-    pub fn put(&self, key: &str, data: Bytes, litestream_timestamp: Option<&str>) -> Result<()> {
+    /// `mode` Create sends `If-None-Match: *`; an existing key is [`ErrorKind::AlreadyExists`].
+    pub fn put_with_timestamp(
+        &self,
+        key: &str,
+        data: Bytes,
+        mode: PutMode,
+        litestream_timestamp: Option<String>,
+    ) -> Result<()> {
         let store = self.object_store();
         let path = to_path(key)?;
         let mut attributes = Attributes::new();
         if let Some(ts) = litestream_timestamp {
-            attributes.insert(Attribute::Metadata(METADATA_TIMESTAMP_KEY.into()), ts.to_string().into());
+            attributes.insert(Attribute::Metadata(METADATA_TIMESTAMP_KEY.into()), ts.into());
         }
+        let mode = match mode {
+            PutMode::Overwrite => object_store::PutMode::Overwrite,
+            PutMode::Create => object_store::PutMode::Create,
+        };
         let key = key.to_string();
         let bucket = self.bucket.clone();
         self.block_on(async move {
-            let opts = PutOptions { attributes, ..Default::default() };
+            let opts = PutOptions { attributes, mode, ..Default::default() };
             store
                 .put_opts(&path, PutPayload::from(data), opts)
                 .await
@@ -170,6 +181,12 @@ impl S3Storage {
                 .map_err(|e| map_error(e, "put", &bucket, &key))
         })?
     }
+}
+
+/// `litestream-timestamp` metadata as Litestream writes it: RFC 3339 with milliseconds, UTC.
+fn format_timestamp_ms(ms: i64) -> Option<String> {
+    let t = chrono::DateTime::from_timestamp_millis(ms)?;
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// Spawn on `rt` and wait without needing (or tripping over) a runtime context on this thread.
@@ -417,6 +434,9 @@ fn map_error(e: object_store::Error, op: &str, bucket: &str, key: &str) -> Error
     let msg = tidy(&error_chain(&e));
     let kind = match &e {
         object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            ErrorKind::AlreadyExists
+        }
         object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. } => ErrorKind::Auth,
         _ if AUTH_CODES.iter().any(|c| msg.contains(c)) => ErrorKind::Auth,
         _ => ErrorKind::Network,
@@ -551,6 +571,18 @@ impl Storage for S3Storage {
         }
     }
 
+    /// LTX files get the `litestream-timestamp` metadata from their header, as Litestream's
+    /// S3 client writes it (REPLICA.md §2).
+    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let ts = ltx_timestamp_ms(key, &data).and_then(format_timestamp_ms);
+        self.put_with_timestamp(key, data, mode, ts)
+    }
+
+    /// S3 and SeaweedFS enforce `If-None-Match: *` (object_store's default ETag mode).
+    fn supports_conditional_create(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
     }
@@ -566,6 +598,12 @@ mod tests {
         assert_eq!(parse_timestamp("2026-11-22T06:16:31Z"), Some(1_795_328_191_000_000_000));
         assert_eq!(parse_timestamp("2026-11-22T07:16:31.000000001+01:00"), Some(1_795_328_191_000_000_001));
         assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn put_timestamps_are_rfc3339_millis_utc() {
+        assert_eq!(format_timestamp_ms(1_795_328_191_755).as_deref(), Some("2026-11-22T06:16:31.755Z"));
+        assert_eq!(parse_timestamp(&format_timestamp_ms(1_795_328_191_755).unwrap()), Some(1_795_328_191_755_000_000));
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub struct OpenConfig {
     /// Directory for the persistent page cache (URI `cache_dir`).
     pub cache_dir: Option<String>,
     pub options: ReplicaOptions,
+    /// URI `hydration_enabled` (`None`: the environment decides).
+    pub hydration_enabled: Option<bool>,
+    /// URI `hydration_path` (`None`: the environment decides).
+    pub hydration_path: Option<String>,
 }
 
 fn duration(key: &str, value: &str) -> Result<i64> {
@@ -26,7 +30,13 @@ impl OpenConfig {
     /// Apply URI parameters over `base`. Unknown parameters are ignored; a value that does not
     /// parse is an error naming the parameter.
     pub fn from_params(params: &[(String, String)], base: ReplicaOptions) -> Result<Self> {
-        let mut cfg = OpenConfig { replica_url: None, cache_dir: None, options: base };
+        let mut cfg = OpenConfig {
+            replica_url: None,
+            cache_dir: None,
+            options: base,
+            hydration_enabled: None,
+            hydration_path: None,
+        };
         for (key, value) in params {
             match key.as_str() {
                 "replica_url" => cfg.replica_url = Some(value.clone()),
@@ -51,6 +61,8 @@ impl OpenConfig {
                     }
                     cfg.options.open_timeout = Duration::from_nanos(ns as u64);
                 }
+                "hydration_enabled" => cfg.hydration_enabled = Some(boolean(value)),
+                "hydration_path" => cfg.hydration_path = Some(value.clone()).filter(|v| !v.is_empty()),
                 "write_enabled" if boolean(value) => {
                     return Err(Error::config("write mode (write_enabled) is not supported by this build of ltxvfs"));
                 }
@@ -89,6 +101,13 @@ mod tests {
         assert_eq!(c.replica_url.as_deref(), Some("file:///r"));
         assert_eq!(c.options.cache_size, 4096);
         assert_eq!(c.options.poll_interval, Duration::from_millis(250));
+        assert_eq!((c.hydration_enabled, c.hydration_path), (None, None));
+        let h = OpenConfig::from_params(
+            &params(&[("hydration_enabled", "1"), ("hydration_path", "/var/h.db")]),
+            ReplicaOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((h.hydration_enabled, h.hydration_path.as_deref()), (Some(true), Some("/var/h.db")));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! directly.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::hydrate::Hydrator;
 use crate::layout::format_txid;
 use crate::read_planner::AccessHistory;
 use crate::replica::{Replica, View};
@@ -28,6 +29,8 @@ pub struct Connection {
     /// A time-travel view, when set: pinned instead of the latest.
     travel: Option<Arc<View>>,
     history: AccessHistory,
+    /// The replica's hydrated local copy, when hydration is on.
+    hydrator: Option<Arc<Hydrator>>,
 }
 
 /// Bytes of page 1 that the VFS presents differently from the file (VFS.md §7).
@@ -55,10 +58,35 @@ fn page1_patch(view: &View) -> [(usize, u8); 14] {
     ]
 }
 
+/// Apply the page-1 presentation to `buf`, read at `offset`.
+fn patch_page1(view: &View, offset: u64, buf: &mut [u8]) {
+    for (pos, byte) in page1_patch(view) {
+        if let Some(i) = (pos as u64).checked_sub(offset) {
+            if let Some(b) = buf.get_mut(i as usize) {
+                *b = byte;
+            }
+        }
+    }
+}
+
 impl Connection {
     pub fn new(replica: Arc<Replica>, name: impl Into<String>) -> Self {
         let view = replica.current();
-        Self { replica, name: name.into(), lock: Lock::None, view, travel: None, history: AccessHistory::default() }
+        Self {
+            replica,
+            name: name.into(),
+            lock: Lock::None,
+            view,
+            travel: None,
+            history: AccessHistory::default(),
+            hydrator: None,
+        }
+    }
+
+    /// Read through `hydrator` whenever its file holds the pinned view's state.
+    pub fn with_hydrator(mut self, hydrator: Option<Arc<Hydrator>>) -> Self {
+        self.hydrator = hydrator;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -133,6 +161,12 @@ impl Connection {
         }
         let page_size = self.view.page_size as u64;
         let want = (buf.len() as u64).min(size - offset) as usize;
+        if let Some(h) = &self.hydrator {
+            if h.read(&self.view, offset, &mut buf[..want]) {
+                patch_page1(&self.view, offset, &mut buf[..want]);
+                return Ok(want);
+            }
+        }
         let mut done = 0usize;
         while done < want {
             let at = offset + done as u64;
@@ -229,13 +263,21 @@ impl Connection {
                 }
                 _ => Err(Error::config(format!("invalid value for litestream_write_enabled: {v} (use 0 or 1)"))),
             }),
-            ("litestream_hydration_progress", None) => PragmaResult::Value(Ok(Some("0".into()))),
-            ("litestream_hydration_file", None) => PragmaResult::Value(Ok(Some(String::new()))),
+            ("litestream_hydration_progress", None) => {
+                PragmaResult::Value(Ok(Some(self.hydrator.as_ref().map_or("0".into(), |h| h.progress_text()))))
+            }
+            ("litestream_hydration_file", None) => {
+                PragmaResult::Value(Ok(Some(self.hydrator.as_ref().map_or(String::new(), |h| h.path()))))
+            }
+            ("litestream_hydration_state", None) => {
+                PragmaResult::Value(Ok(Some(self.hydrator.as_ref().map_or("off".into(), |h| h.state_text()))))
+            }
             (
                 n @ ("litestream_txid"
                 | "litestream_lag"
                 | "litestream_hydration_progress"
-                | "litestream_hydration_file"),
+                | "litestream_hydration_file"
+                | "litestream_hydration_state"),
                 Some(_),
             ) => PragmaResult::Value(read_only(n)),
             _ => PragmaResult::NotOurs,

@@ -52,6 +52,11 @@ impl FileTable {
         inner.by_key.get(key).map(|&id| inner.files[id as usize].clone())
     }
 
+    /// Every file whose MaxTXID is `txid`, in the order they were seen.
+    pub fn ending_at(&self, txid: u64) -> Vec<Arc<LtxFile>> {
+        self.inner.read().files.iter().filter(|f| f.info.max_txid == txid).cloned().collect()
+    }
+
     /// MaxTXID of a file, 0 for an unknown id.
     pub fn max_txid(&self, id: FileId) -> u64 {
         self.inner.read().files.get(id as usize).map(|f| f.info.max_txid).unwrap_or(0)

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extent_store;
 pub mod file_storage;
 pub mod file_table;
+pub mod hydrate;
 pub mod layout;
 pub mod ltx;
 pub mod memory_storage;

@@ -11,6 +11,9 @@ use crate::config::OpenConfig;
 use crate::connection::{Connection, Lock, PragmaResult};
 use crate::error::{Error, ErrorKind, Result};
 use crate::extent_store::ExtentStore;
+use crate::hydrate::file::HydrationFile;
+use crate::hydrate::registry::shared_hydrator;
+use crate::hydrate::{HydrationConfig, Hydrator};
 use crate::registry::shared_replica;
 use crate::replica::{Replica, ReplicaOptions};
 use crate::replica_url::ReplicaUrl;
@@ -44,6 +47,17 @@ pub trait Host: Send + Sync + 'static {
     fn extent_store(&self, _url: &ReplicaUrl, _dir: &str) -> Result<Option<Arc<dyn ExtentStore>>> {
         Ok(None)
     }
+    /// Hydration settings from the environment.
+    fn default_hydration(&self) -> HydrationConfig {
+        HydrationConfig::default()
+    }
+    /// The local file to hydrate into: `path` (persistent, locked against other processes) or
+    /// a temporary file. Shells without a local disk cannot hydrate.
+    fn hydration_file(&self, _path: Option<&str>) -> Result<Arc<dyn HydrationFile>> {
+        Err(Error::config(
+            "hydration is not available here: the WebAssembly component has no local disk to hydrate to (reads use the replica)",
+        ))
+    }
 }
 
 pub enum Handle {
@@ -70,7 +84,7 @@ impl<H: Host> LitestreamVfs<H> {
     }
 
     /// Open (or share) the replica a main-database open asks for.
-    fn open_replica(&self, name: &str, params: &[(String, String)]) -> Result<Arc<Replica>> {
+    fn open_replica(&self, name: &str, params: &[(String, String)]) -> Result<(Arc<Replica>, Option<Arc<Hydrator>>)> {
         let mut cfg = OpenConfig::from_params(params, self.host.default_options())?;
         if cfg.cache_dir.is_none() {
             cfg.cache_dir = self.host.default_cache_dir();
@@ -82,7 +96,7 @@ impl<H: Host> LitestreamVfs<H> {
         })?;
         let url = ReplicaUrl::parse(&url_text)?;
         let key = cfg.replica_key(&url_text);
-        shared_replica(&key, || {
+        let replica = shared_replica(&key, || {
             let storage = self.host.storage(&url)?;
             let extents = match &cfg.cache_dir {
                 Some(dir) => self.host.extent_store(&url, dir)?,
@@ -90,7 +104,19 @@ impl<H: Host> LitestreamVfs<H> {
             };
             tracing::debug!(db = name, replica = %storage.describe(), cache_dir = ?cfg.cache_dir, "opening replica");
             Replica::open_with_extents(storage, extents, self.host.clock(), url.layout(), cfg.options.clone())
-        })
+        })?;
+        let env = self.host.default_hydration();
+        if !cfg.hydration_enabled.unwrap_or(env.enabled) {
+            return Ok((replica, None));
+        }
+        // One task and one file per replica and path; connections to the replica share them.
+        let path = cfg.hydration_path.clone().or(env.path);
+        let hydrator = shared_hydrator(&format!("{key}|hydration={path:?}"), || {
+            let file = self.host.hydration_file(path.as_deref())?;
+            tracing::info!(db = name, path = %file.path(), "hydration enabled");
+            Ok(Hydrator::start(&replica, file))
+        })?;
+        Ok((replica, Some(hydrator)))
     }
 }
 
@@ -143,10 +169,10 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
             OpenKind::MainDb => {
                 let name = path.unwrap_or("");
                 let params = take_open_params();
-                let replica = self
+                let (replica, hydrator) = self
                     .open_replica(name, &params)
                     .map_err(|e| code(&e, &format!("open {name}"), vars::SQLITE_CANTOPEN))?;
-                Ok(Handle::Main(Box::new(Connection::new(replica, name))))
+                Ok(Handle::Main(Box::new(Connection::new(replica, name).with_hydrator(hydrator))))
             }
             OpenKind::Wal => {
                 tracing::debug!("refusing a WAL file: this VFS has no shared memory");

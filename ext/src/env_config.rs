@@ -1,5 +1,6 @@
 //! Configuration read from the environment once, at load time (VFS.md §2.1).
 
+use ltxvfs::hydrate::HydrationConfig;
 use ltxvfs::replica_url::{ReplicaUrl, legacy_s3_url_from_env};
 use ltxvfs::{Error, Result};
 
@@ -13,6 +14,8 @@ pub struct EnvConfig {
     pub make_default: bool,
     /// `LITESTREAM_CACHE_DIR`: persistent page cache for every connection (URI `cache_dir` wins).
     pub cache_dir: Option<String>,
+    /// `LITESTREAM_HYDRATION_ENABLED`, `LITESTREAM_HYDRATION_PATH` (read only when enabled).
+    pub hydration: HydrationConfig,
 }
 
 pub fn env(key: &str) -> Option<String> {
@@ -41,6 +44,10 @@ impl EnvConfig {
             log_file: env("LITESTREAM_LOG_FILE"),
             make_default: is_true("LITESTREAM_VFS_DEFAULT"),
             cache_dir: env("LITESTREAM_CACHE_DIR"),
+            hydration: {
+                let enabled = is_true("LITESTREAM_HYDRATION_ENABLED");
+                HydrationConfig { enabled, path: env("LITESTREAM_HYDRATION_PATH").filter(|_| enabled) }
+            },
         })
     }
 }

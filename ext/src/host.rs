@@ -3,9 +3,12 @@
 
 use crate::env_config::env;
 use crate::extent_cache::DiskExtentCache;
+use crate::hydration_file::DiskHydrationFile;
 use crate::temp_files::DiskTempFiles;
 use ltxvfs::Result;
 use ltxvfs::extent_store::ExtentStore;
+use ltxvfs::hydrate::HydrationConfig;
+use ltxvfs::hydrate::file::HydrationFile;
 use ltxvfs::replica_url::ReplicaUrl;
 use ltxvfs::storage::{Clock, Storage, SystemClock};
 use ltxvfs::temp_files::TempFiles;
@@ -15,12 +18,13 @@ use std::sync::Arc;
 pub struct NativeHost {
     default_url: Option<String>,
     default_cache_dir: Option<String>,
+    hydration: HydrationConfig,
     temp: DiskTempFiles,
 }
 
 impl NativeHost {
-    pub fn new(default_url: Option<String>, default_cache_dir: Option<String>) -> Self {
-        Self { default_url, default_cache_dir, temp: DiskTempFiles::default() }
+    pub fn new(default_url: Option<String>, default_cache_dir: Option<String>, hydration: HydrationConfig) -> Self {
+        Self { default_url, default_cache_dir, hydration, temp: DiskTempFiles::default() }
     }
 }
 
@@ -44,5 +48,14 @@ impl Host for NativeHost {
         let cache = DiskExtentCache::new(std::path::Path::new(dir), &url.original)
             .map_err(|e| ltxvfs::Error::config(format!("cannot use cache_dir {dir}: {e}")))?;
         Ok(Some(Arc::new(cache)))
+    }
+    fn default_hydration(&self) -> HydrationConfig {
+        self.hydration.clone()
+    }
+    fn hydration_file(&self, path: Option<&str>) -> Result<Arc<dyn HydrationFile>> {
+        Ok(Arc::new(match path {
+            Some(p) => DiskHydrationFile::open(std::path::Path::new(p), false)?,
+            None => DiskHydrationFile::temporary()?,
+        }))
     }
 }

@@ -8,6 +8,7 @@ mod api;
 mod env_config;
 mod extent_cache;
 mod host;
+mod hydration_file;
 mod logging;
 mod sql_functions;
 pub mod storage;
@@ -44,7 +45,11 @@ fn register(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> {
     }
     let cfg = EnvConfig::from_env().map_err(|e| e.message)?;
     logging::init(&cfg)?;
-    let vfs = LitestreamVfs::new(host::NativeHost::new(cfg.replica_url.clone(), cfg.cache_dir.clone()));
+    let vfs = LitestreamVfs::new(host::NativeHost::new(
+        cfg.replica_url.clone(),
+        cfg.cache_dir.clone(),
+        cfg.hydration.clone(),
+    ));
     // SAFETY: api_ptr is the routine table SQLite passed to this extension's init.
     unsafe {
         register_dynamic(api_ptr, CString::from(c"litestream"), vfs, RegisterOpts { make_default: cfg.make_default })

@@ -5,10 +5,11 @@
 //! and publishes it by swapping a pointer. That is the two-index isolation of VFS.md §6
 //! without copying maps.
 //!
-//! The methods live by concern: [`listing`] (level listings), [`metadata`] (headers, page
+//! The methods live by concern: [`access`] (what hydration reads), [`listing`] (level listings), [`metadata`] (headers, page
 //! indexes, building a view), [`pages`] (page reads, single-flight, frame decoding),
 //! [`views`] (re-planning and time travel) and [`poll`] (following the primary).
 
+mod access;
 mod listing;
 mod metadata;
 mod pages;

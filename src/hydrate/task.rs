@@ -1,7 +1,7 @@
 //! The hydration loop: restore or catch up to the replica's latest view, then follow it, one
 //! [`step`] at a time; failures are recorded and retried with a growing pause.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::hydrate::apply::{Budget, PageWriter, local_checksum, remove_tail};
 use crate::hydrate::file::{HydrationFile, Meta};
 use crate::hydrate::progress::Progress;
@@ -288,7 +288,7 @@ fn run(shared: &Shared, poll_interval: Duration) {
                     st.state = State::Failed;
                     st.last_error = Some(e.message.clone());
                 }
-                if e.kind == ErrorKind::NotFound {
+                if e.kind == crate::error::ErrorKind::NotFound {
                     // A file the view reads has gone (compaction, retention): re-plan it.
                     if let Err(re) = replica.replan(&replica.current()) {
                         tracing::debug!(error = %re, "re-plan after a vanished file failed");

@@ -31,3 +31,6 @@ pub mod vfs;
 pub mod wasi;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// This build's version (`PRAGMA litestream_version`, `litestream_version()`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -58,6 +58,14 @@ pub trait Host: Send + Sync + 'static {
             "hydration is not available here: the WebAssembly component has no local disk to hydrate to (reads use the replica)",
         ))
     }
+    /// Parameters configured for this database name before the open (per-name configuration),
+    /// applied under the URI's own parameters.
+    fn named_params(&self, _name: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// A main-database open finished: `Err` carries the cause, so the shell can show it to the
+    /// application (SQLite itself only says "unable to open database file").
+    fn open_finished(&self, _name: &str, _outcome: std::result::Result<(), &Error>) {}
 }
 
 pub enum Handle {
@@ -85,13 +93,15 @@ impl<H: Host> LitestreamVfs<H> {
 
     /// Open (or share) the replica a main-database open asks for.
     fn open_replica(&self, name: &str, params: &[(String, String)]) -> Result<(Arc<Replica>, Option<Arc<Hydrator>>)> {
-        let mut cfg = OpenConfig::from_params(params, self.host.default_options())?;
+        let mut all = self.host.named_params(name);
+        all.extend_from_slice(params);
+        let mut cfg = OpenConfig::from_params(&all, self.host.default_options())?;
         if cfg.cache_dir.is_none() {
             cfg.cache_dir = self.host.default_cache_dir();
         }
         let url_text = cfg.replica_url.clone().or_else(|| self.host.default_replica_url()).ok_or_else(|| {
             Error::config(
-                "no replica client configured: set LITESTREAM_REPLICA_URL, use SetVFSConfig, or pass replica_url in the database URI",
+                "no replica client configured: set LITESTREAM_REPLICA_URL, pass replica_url in the database URI, or configure this database name (litestream_configure)",
             )
         })?;
         let url = ReplicaUrl::parse(&url_text)?;
@@ -169,9 +179,10 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
             OpenKind::MainDb => {
                 let name = path.unwrap_or("");
                 let params = take_open_params();
-                let (replica, hydrator) = self
-                    .open_replica(name, &params)
-                    .map_err(|e| code(&e, &format!("open {name}"), vars::SQLITE_CANTOPEN))?;
+                let opened = self.open_replica(name, &params);
+                self.host.open_finished(name, opened.as_ref().map(|_| ()));
+                let (replica, hydrator) =
+                    opened.map_err(|e| code(&e, &format!("open {name}"), vars::SQLITE_CANTOPEN))?;
                 Ok(Handle::Main(Box::new(Connection::new(replica, name).with_hydrator(hydrator))))
             }
             OpenKind::Wal => {
@@ -269,6 +280,9 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
 
     fn pragma(&self, handle: &mut Handle, pragma: Pragma<'_>) -> std::result::Result<Option<String>, PragmaErr> {
         let outcome = catch_unwind(AssertUnwindSafe(|| match handle {
+            Handle::Main(_) if pragma.name.eq_ignore_ascii_case("litestream_version") => {
+                PragmaResult::Value(Ok(Some(crate::VERSION.to_string())))
+            }
             Handle::Main(c) => c.pragma(pragma.name, pragma.arg),
             Handle::Temp(_) => PragmaResult::NotOurs,
         }));

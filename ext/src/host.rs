@@ -9,7 +9,7 @@ use ltxvfs::Result;
 use ltxvfs::extent_store::ExtentStore;
 use ltxvfs::hydrate::HydrationConfig;
 use ltxvfs::hydrate::file::HydrationFile;
-use ltxvfs::replica_url::ReplicaUrl;
+use ltxvfs::replica_url::{ReplicaUrl, Scheme};
 use ltxvfs::storage::{Clock, Storage, SystemClock};
 use ltxvfs::temp_files::TempFiles;
 use ltxvfs::vfs::Host;
@@ -30,6 +30,13 @@ impl NativeHost {
 
 impl Host for NativeHost {
     fn storage(&self, url: &ReplicaUrl) -> Result<Arc<dyn Storage>> {
+        // A directory that does not exist will not get a snapshot by waiting: say so at once.
+        if url.scheme == Scheme::File && !std::path::Path::new(&url.path).is_dir() {
+            return Err(ltxvfs::Error::config(format!(
+                "replica directory does not exist: {} (from {})",
+                url.path, url.original
+            )));
+        }
         crate::storage::open_storage(url, &env)
     }
     fn clock(&self) -> Arc<dyn Clock> {
@@ -43,6 +50,12 @@ impl Host for NativeHost {
     }
     fn default_cache_dir(&self) -> Option<String> {
         self.default_cache_dir.clone()
+    }
+    fn named_params(&self, name: &str) -> Vec<(String, String)> {
+        crate::named_config::lookup(name).unwrap_or_default()
+    }
+    fn open_finished(&self, name: &str, outcome: std::result::Result<(), &ltxvfs::Error>) {
+        crate::last_error::record(name, outcome);
     }
     fn extent_store(&self, url: &ReplicaUrl, dir: &str) -> Result<Option<Arc<dyn ExtentStore>>> {
         let cache = DiskExtentCache::new(std::path::Path::new(dir), &url.original)

@@ -9,7 +9,9 @@ mod env_config;
 mod extent_cache;
 mod host;
 mod hydration_file;
+mod last_error;
 mod logging;
+mod named_config;
 mod sql_functions;
 pub mod storage;
 mod temp_files;
@@ -45,6 +47,9 @@ fn register(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> {
     }
     let cfg = EnvConfig::from_env().map_err(|e| e.message)?;
     logging::init(&cfg)?;
+    if let Some(text) = env_config::env("LITESTREAM_VFS_CONFIG") {
+        named_config::configure_from_env(&text).map_err(|e| e.message)?;
+    }
     let vfs = LitestreamVfs::new(host::NativeHost::new(
         cfg.replica_url.clone(),
         cfg.cache_dir.clone(),
@@ -100,20 +105,58 @@ fn report(err: *mut *mut c_char, msg: &str) {
     }
 }
 
-/// The extension entry point.
+/// Keep this code loaded for the rest of the process, whatever SQLite does with its handle:
+/// the registered VFS points into it. True when the code cannot be unloaded any more (pinned
+/// with RTLD_NODELETE, or linked into the program itself); then init can return plain
+/// `SQLITE_OK`, which both `sqlite3_load_extension` and `sqlite3_auto_extension` accept.
+fn pin_self() -> bool {
+    // SAFETY: Dl_info is plain old data (pointers and ints); all-zero is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let addr = sqlite3_litestreamvfs_init as *const c_void;
+    // SAFETY: dladdr only reads the address and fills `info`.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return false;
+    }
+    // SAFETY: dli_fname is a NUL-terminated path owned by the dynamic loader.
+    let fname = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let path = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(fname.to_bytes()));
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    if let Ok(exe) = std::env::current_exe()
+        && canon(&exe).is_some()
+        && canon(&exe) == canon(path)
+    {
+        return true; // linked into the program (a Rust application): never unloaded
+    }
+    // SAFETY: RTLD_NOLOAD only looks the already-loaded object up (and, with RTLD_NODELETE,
+    // marks it never to be unloaded); the handle is deliberately never closed.
+    let handle = unsafe { libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE) };
+    !handle.is_null()
+}
+
+/// The extension entry point, for `sqlite3_load_extension` and for `sqlite3_auto_extension`
+/// alike (an auto-extension must return 0: `SQLITE_OK_LOAD_PERMANENTLY` breaks every open).
 ///
 /// # Safety
 /// Called by SQLite's extension loader with a connection, an error out-pointer and the API
 /// routine table.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sqlite3_litestreamvfs_init(
-    _db: *mut c_void,
+    db: *mut c_void,
     err: *mut *mut c_char,
     api_ptr: *mut sqlite3_api_routines,
 ) -> c_int {
     api::set(api_ptr);
-    match catch_unwind(AssertUnwindSafe(|| register(api_ptr))) {
-        Ok(Ok(())) => SQLITE_OK_LOAD_PERMANENTLY,
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        register(api_ptr)?;
+        if !db.is_null() {
+            // SAFETY: SQLite passes the connection being loaded into (or being opened).
+            unsafe { sql_functions::register_if_ours(db) };
+        }
+        Ok::<bool, String>(pin_self())
+    }));
+    match outcome {
+        Ok(Ok(true)) => vars::SQLITE_OK,
+        Ok(Ok(false)) => SQLITE_OK_LOAD_PERMANENTLY,
         Ok(Err(msg)) => {
             report(err, &msg);
             vars::SQLITE_ERROR

@@ -1,6 +1,7 @@
 //! The SQL functions `litestream_txid()`, `litestream_lag()`, `litestream_time()` and
 //! `litestream_set_time(ts)` (VFS.md §10.1), registered by an auto-extension on connections
-//! whose main database is on the `litestream` VFS.
+//! whose main database is a replica; and, on every connection, `litestream_version()`,
+//! `litestream_last_error()` and `litestream_configure(name, key, value)`.
 //!
 //! Each function sends `SQLITE_FCNTL_PRAGMA` to the connection's main file, so functions and
 //! PRAGMAs share one implementation (`ltxvfs::connection::Connection::pragma`), and errors keep
@@ -29,6 +30,13 @@ struct Function {
     f: ScalarFn,
 }
 
+/// On every connection: they do not need a replica.
+const GLOBAL_FUNCTIONS: [Function; 3] = [
+    Function { name: c"litestream_version", args: 0, direct_only: false, f: fn_version },
+    Function { name: c"litestream_last_error", args: 0, direct_only: false, f: fn_last_error },
+    Function { name: c"litestream_configure", args: 3, direct_only: true, f: fn_configure },
+];
+
 const FUNCTIONS: [Function; 4] = [
     Function { name: c"litestream_txid", args: 0, direct_only: false, f: fn_txid },
     Function { name: c"litestream_lag", args: 0, direct_only: false, f: fn_lag },
@@ -46,19 +54,51 @@ pub unsafe extern "C" fn on_new_connection(db: *mut c_void, _err: *mut *mut c_ch
     0
 }
 
+/// Register the functions on `db`: the global ones always, the replica ones if its main
+/// database is a replica.
+///
 /// # Safety
 /// `db` must be a valid connection handle.
-unsafe fn register_if_ours(db: *mut c_void) {
-    let Some(api) = api::get() else { return };
-    let (Some(file_control), Some(create)) = (api.file_control, api.create_function_v2) else { return };
+pub unsafe fn register_if_ours(db: *mut c_void) {
+    // SAFETY: caller contract.
+    unsafe { create_all(db, &GLOBAL_FUNCTIONS) };
+    // SAFETY: caller contract.
+    if unsafe { main_is_replica(db) } {
+        // SAFETY: caller contract.
+        unsafe { create_all(db, &FUNCTIONS) };
+    }
+}
+
+/// Whether the main database of `db` is a replica file of this VFS, whichever VFS name routed
+/// it there (`litestream`, or the default-VFS router): the file answers `litestream_version`.
+///
+/// # Safety
+/// `db` must be a valid connection handle.
+unsafe fn main_is_replica(db: *mut c_void) -> bool {
+    let Some(api) = api::get() else { return false };
+    let (Some(file_control), Some(free)) = (api.file_control, api.free) else { return false };
     let mut vfs: *mut c_void = null_mut();
     // SAFETY: SQLITE_FCNTL_VFS_POINTER writes one `sqlite3_vfs*` into the pointer we pass.
     let rc =
         unsafe { file_control(db.cast(), c"main".as_ptr(), vars::SQLITE_FCNTL_VFS_POINTER, (&raw mut vfs).cast()) };
-    if rc != vars::SQLITE_OK || vfs.is_null() || vfs as usize != OUR_VFS.load(Ordering::Relaxed) {
-        return;
+    if rc == vars::SQLITE_OK && !vfs.is_null() && vfs as usize == OUR_VFS.load(Ordering::Relaxed) {
+        return true;
     }
-    for f in &FUNCTIONS {
+    let mut args: [*mut c_char; 3] = [null_mut(), c"litestream_version".as_ptr().cast_mut(), null_mut()];
+    // SAFETY: SQLITE_FCNTL_PRAGMA takes a char*[3]; a value stored in args[0] is sqlite3_malloc'ed.
+    let rc = unsafe { file_control(db.cast(), c"main".as_ptr(), vars::SQLITE_FCNTL_PRAGMA, args.as_mut_ptr().cast()) };
+    if !args[0].is_null() {
+        // SAFETY: allocated by SQLite for us (see above).
+        unsafe { free(args[0].cast()) };
+    }
+    rc == vars::SQLITE_OK
+}
+
+/// # Safety
+/// `db` must be a valid connection handle.
+unsafe fn create_all(db: *mut c_void, functions: &[Function]) {
+    let Some(create) = api::get().and_then(|a| a.create_function_v2) else { return };
+    for f in functions {
         let mut flags = vars::SQLITE_UTF8;
         if f.direct_only {
             flags |= vars::SQLITE_DIRECTONLY;
@@ -164,6 +204,55 @@ fn guarded(ctx: *mut c_void, f: impl FnOnce()) {
         // SAFETY: live context (we are inside the function callback).
         unsafe { result(ctx, Err("internal error (panic) in litestream function".into()), false) }
     }
+}
+
+unsafe extern "C" fn fn_version(ctx: *mut c_void, _n: c_int, _v: *mut *mut c_void) {
+    // SAFETY: SQLite calls us with a live context.
+    guarded(ctx, || unsafe { result(ctx, Ok(Some(env!("CARGO_PKG_VERSION").to_string())), false) })
+}
+
+unsafe extern "C" fn fn_last_error(ctx: *mut c_void, _n: c_int, _v: *mut *mut c_void) {
+    // SAFETY: SQLite calls us with a live context.
+    guarded(ctx, || unsafe { result(ctx, Ok(crate::last_error::get()), false) })
+}
+
+/// The text of argument `i`, `None` for NULL.
+///
+/// # Safety
+/// `argv` must hold at least `i + 1` live values of a running function call.
+unsafe fn text_arg(argv: *mut *mut c_void, i: usize) -> Option<String> {
+    let api = api::get()?;
+    let (value_type, value_text) = (api.value_type?, api.value_text?);
+    // SAFETY: caller contract: argv[i] is a live sqlite3_value.
+    let v = unsafe { *argv.add(i) };
+    // SAFETY: live value.
+    if unsafe { value_type(v.cast()) } == vars::SQLITE_NULL {
+        return None;
+    }
+    // SAFETY: value_text returns a NUL-terminated UTF-8 string valid until the next call on v.
+    let text = unsafe { value_text(v.cast()) };
+    // SAFETY: checked non-null; copied at once.
+    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text.cast()) }.to_string_lossy().into_owned())
+}
+
+/// `litestream_configure(name, key, value)`: per-name configuration (see named_config).
+unsafe extern "C" fn fn_configure(ctx: *mut c_void, n: c_int, argv: *mut *mut c_void) {
+    guarded(ctx, || {
+        if n != 3 || argv.is_null() {
+            // SAFETY: live context.
+            return unsafe { result(ctx, Err("litestream_configure(name, key, value)".into()), false) };
+        }
+        // SAFETY: argv holds 3 live values.
+        let args = unsafe { (text_arg(argv, 0), text_arg(argv, 1), text_arg(argv, 2)) };
+        let outcome = match args {
+            (Some(name), Some(key), Some(value)) => {
+                crate::named_config::configure(&name, &key, &value).map(|_| None).map_err(|e| e.message)
+            }
+            _ => Err("litestream_configure: name, key and value are required".into()),
+        };
+        // SAFETY: live context.
+        unsafe { result(ctx, outcome, false) }
+    })
 }
 
 unsafe extern "C" fn fn_txid(ctx: *mut c_void, _n: c_int, _v: *mut *mut c_void) {

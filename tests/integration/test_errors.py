@@ -48,11 +48,12 @@ def assert_in_log(r: H.CliResult, *alternatives: str):
 
 # ------------------------------------------------------------------------------ replica missing
 @GO_ERRORS
-def test_missing_replica_times_out_with_cantopen(ext_path):
-    """CONTRACT: `open_timeout` URI parameter; after waiting it for a first snapshot the open
-    fails with SQLITE_CANTOPEN and logs `transaction not available: no snapshot … after …`.
-    (Go has no open_timeout and blocks forever: the harness kills it after 15 s.)"""
-    uri = H.vfs_uri("file:///nonexistent/dir", open_timeout="1s")
+def test_missing_replica_times_out_with_cantopen(ext_path, tmp_path):
+    """CONTRACT: `open_timeout` URI parameter; after waiting it for a first snapshot of an empty
+    replica directory the open fails with SQLITE_CANTOPEN and logs `transaction not available:
+    no snapshot … after …`. (Go has no open_timeout and blocks forever: the harness kills it
+    after 15 s.) A directory that does not exist fails at once (test_packaging.py)."""
+    uri = H.vfs_uri(H.file_url(tmp_path), open_timeout="1s")
     r = run_case(ext_path, uri, timeout=15)
     assert OPEN_FAILED in r.stderr and CANTOPEN in r.stderr
     assert_in_log(r, "no snapshot")

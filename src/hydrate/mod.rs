@@ -196,18 +196,18 @@ impl Hydrator {
     }
 }
 
-/// Pages `view` reads that may differ from a file at `known`: with the index the file was built
-/// from, those whose location changed; without it (after a restart), those read from a file
-/// that reaches past the file's TXID (every later change is in such a file).
+/// Pages `view` reads that may differ from a file at `old_txid`: those read from a file that
+/// reaches past `old_txid` (every later change is in such a file), and, when the index the
+/// file was built from is known, only those whose location changed too (so a compaction that
+/// re-points pages to an L1 file costs nothing).
 pub fn changed_pages<'a>(
     view: &'a View,
     old_index: Option<&'a PageIndex>,
     old_txid: u64,
     file_max_txid: impl Fn(crate::file_table::FileId) -> u64 + 'a,
 ) -> impl Iterator<Item = (u32, crate::page_index::PageLoc)> + 'a {
-    view.index.iter_from(1).filter(move |(pgno, loc)| match old_index {
-        Some(old) => old.get(*pgno) != Some(*loc),
-        None => file_max_txid(loc.file) > old_txid,
+    view.index.iter_from(1).filter(move |(pgno, loc)| {
+        old_index.is_none_or(|old| old.get(*pgno) != Some(*loc)) && file_max_txid(loc.file) > old_txid
     })
 }
 
@@ -228,8 +228,11 @@ mod tests {
     fn changed_pages_by_location_or_by_file_txid() {
         let old = view(&[(1, 0, 100), (2, 0, 200), (3, 0, 300)], 5);
         let new = view(&[(1, 0, 100), (2, 1, 100), (3, 0, 300), (4, 1, 200)], 6);
-        let by_loc: Vec<u32> = changed_pages(&new, Some(&old.index), 5, |_| 0).map(|(p, _)| p).collect();
+        let by_loc: Vec<u32> = changed_pages(&new, Some(&old.index), 5, |_| 6).map(|(p, _)| p).collect();
         assert_eq!(by_loc, [2, 4]);
+        // Re-pointed to a file that ends at or before the file's TXID (a compaction): unchanged.
+        let repointed: Vec<u32> = changed_pages(&new, Some(&old.index), 5, |_| 5).map(|(p, _)| p).collect();
+        assert!(repointed.is_empty());
         // File 0 ends at TXID 5, file 1 at 6.
         let by_txid: Vec<u32> = changed_pages(&new, None, 5, |f| if f == 0 { 5 } else { 6 }).map(|(p, _)| p).collect();
         assert_eq!(by_txid, [2, 4]);

@@ -52,25 +52,43 @@ def s3_env(seaweedfs):
 # ----------------------------------------------------------------------------- equal to restore
 @pytest.mark.parametrize("backend", ["file", "s3"])
 def test_hydrated_file_equals_restore_and_follows_updates(ext_path, tmp_path, backend, request):
-    env = {}
+    env, proxy = {}, None
     if backend == "s3":
         s3 = request.getfixturevalue("seaweedfs")
         env = s3.creds_env()
-        url = s3.url(H.new_prefix("hyd"))
+        prefix = H.new_prefix("hyd")
+        url = s3.url(prefix)
+        proxy = S.FaultProxy(s3.port)
+        request.addfinalizer(proxy.close)
+        vfs_url = proxy.url(s3, prefix)
     else:
         s3 = None
-        url = H.file_url(tmp_path / "replica")
+        url = vfs_url = H.file_url(tmp_path / "replica")
     db = make_db(tmp_path / "p.db", rows=3000)
     hpath = tmp_path / "h" / "hydrated.db"
     with H.replicate(db, url, s3=s3) as rep:
         txid = rep.wait_synced()
-        s = S.Session(ext_path, hyd_uri(url, hpath), env=env)
+        s = S.Session(ext_path, hyd_uri(vfs_url, hpath, cache_size=str(256 << 10)), env=env)
         try:
             S.wait_hydrated(s, hpath, txid)
             assert s.one("PRAGMA litestream_hydration_progress") == "100.0"
             assert s.one("PRAGMA litestream_hydration_file") == str(hpath)
             assert S.sha256_file(hpath) == S.restore_sha256(tmp_path, url, txid, env)
             assert s.one("SELECT count(*) FROM t") == 3000
+            if proxy is not None:
+                # Complete: reads come from the local file (no GET); time travel reads the
+                # replica; LATEST comes back to the file (Go does not, VFS.md §10.3).
+                def gets(sql):
+                    before = proxy.stats()["by_kind"].get("get", {}).get("requests", 0)
+                    s.rows(sql)
+                    return proxy.stats()["by_kind"].get("get", {}).get("requests", 0) - before
+                # (A poll may fetch the index of a new L1 compaction meanwhile: at most a couple.)
+                scan = "SELECT sum(length(v)) FROM t"
+                assert gets(scan) <= 2
+                s.rows("PRAGMA litestream_time = 'in 2 days'")
+                assert gets(scan) >= 5
+                s.rows("PRAGMA litestream_time = LATEST")
+                assert gets(scan) <= 2
             # Updates after completion: equal to a new restore at the new TXID.
             write(db, "UPDATE t SET n = n + 1 WHERE id % 7 = 0")
             write(db, "INSERT INTO t(v, n) SELECT randomblob(900), -1 FROM t WHERE id <= 500")

@@ -26,6 +26,16 @@ fn boolean(value: &str) -> bool {
     value.eq_ignore_ascii_case("true") || value == "1"
 }
 
+/// `max_wait` (URI) / `LITESTREAM_MAX_WAIT` (environment): the bound on one storage call with
+/// its retries (`crate::retry`), a Go duration > 0.
+pub fn max_wait(value: &str) -> Result<Duration> {
+    let ns = duration("max_wait", value)?;
+    if ns <= 0 {
+        return Err(Error::config(format!("invalid max_wait: {value} (must be > 0)")));
+    }
+    Ok(Duration::from_nanos(ns as u64))
+}
+
 impl OpenConfig {
     /// Apply URI parameters over `base`. Unknown parameters are ignored; a value that does not
     /// parse is an error naming the parameter.
@@ -63,6 +73,7 @@ impl OpenConfig {
                 }
                 "hydration_enabled" => cfg.hydration_enabled = Some(boolean(value)),
                 "hydration_path" => cfg.hydration_path = Some(value.clone()).filter(|v| !v.is_empty()),
+                "max_wait" => cfg.options.retry.max_wait = max_wait(value)?,
                 "write_enabled" if boolean(value) => {
                     return Err(Error::config("write mode (write_enabled) is not supported by this build of ltxvfs"));
                 }
@@ -77,8 +88,8 @@ impl OpenConfig {
     pub fn replica_key(&self, url: &str) -> String {
         let o = &self.options;
         format!(
-            "{url}|cache={}|poll={:?}|planner={:?}|dir={:?}",
-            o.cache_size, o.poll_interval, o.planner, self.cache_dir
+            "{url}|cache={}|poll={:?}|planner={:?}|dir={:?}|wait={:?}",
+            o.cache_size, o.poll_interval, o.planner, self.cache_dir, o.retry.max_wait
         )
     }
 }
@@ -89,6 +100,17 @@ mod tests {
 
     fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
         p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn max_wait_bounds_storage_retries() {
+        let c = OpenConfig::from_params(&params(&[("max_wait", "5s")]), ReplicaOptions::default()).unwrap();
+        assert_eq!(c.options.retry.max_wait, Duration::from_secs(5));
+        assert_eq!(ReplicaOptions::default().retry.max_wait, Duration::from_secs(30));
+        for bad in ["0s", "-1s", "soon"] {
+            let e = OpenConfig::from_params(&params(&[("max_wait", bad)]), ReplicaOptions::default()).unwrap_err();
+            assert!(e.message.starts_with("invalid max_wait"), "{e:?}");
+        }
     }
 
     #[test]

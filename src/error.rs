@@ -10,8 +10,13 @@ pub enum ErrorKind {
     NotFound,
     /// Bytes that do not follow the LTX format, or a checksum mismatch.
     Corrupt,
-    /// Transport failure, timeout, or a server error (5xx).
+    /// Transient: a transport failure (refused, reset), a request timeout (connect, first byte,
+    /// body progress), a truncated body, or a server error (5xx, 429). Retrying may succeed;
+    /// the storage retry layer does so with backoff.
     Network,
+    /// The storage refused the request for a reason retrying cannot fix (400, 405, 416 outside
+    /// a read, an unsupported operation, an unparsable reply to a complete request).
+    Permanent,
     /// A create-only put found the key already there (a racing writer won).
     AlreadyExists,
     /// Credentials rejected.
@@ -57,6 +62,9 @@ impl Error {
     pub fn config(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, m)
     }
+    pub fn permanent(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Permanent, m)
+    }
     pub fn internal(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, m)
     }
@@ -64,6 +72,11 @@ impl Error {
     pub fn context(mut self, ctx: impl fmt::Display) -> Self {
         self.message = format!("{ctx}: {}", self.message);
         self
+    }
+    /// Whether the failure is transient (network, timeout): the storage retry layer retries
+    /// exactly these (plus not-found on ranged reads, VFS.md §5.1).
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, ErrorKind::Network | ErrorKind::Timeout)
     }
     /// Whether retrying the same operation may succeed.
     pub fn is_retryable(&self) -> bool {

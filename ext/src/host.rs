@@ -9,6 +9,7 @@ use ltxvfs::Result;
 use ltxvfs::extent_store::ExtentStore;
 use ltxvfs::hydrate::HydrationConfig;
 use ltxvfs::hydrate::file::HydrationFile;
+use ltxvfs::replica::ReplicaOptions;
 use ltxvfs::replica_url::{ReplicaUrl, Scheme};
 use ltxvfs::storage::{Clock, Storage, SystemClock};
 use ltxvfs::temp_files::TempFiles;
@@ -41,6 +42,18 @@ impl Host for NativeHost {
     }
     fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
+    }
+    /// `LITESTREAM_MAX_WAIT` bounds every storage call (URI `max_wait` wins); a bad value is
+    /// logged and the 30 s default kept.
+    fn default_options(&self) -> ReplicaOptions {
+        let mut o = ReplicaOptions::default();
+        if let Some(v) = env("LITESTREAM_MAX_WAIT") {
+            match ltxvfs::config::max_wait(&v) {
+                Ok(d) => o.retry.max_wait = d,
+                Err(e) => tracing::warn!("LITESTREAM_MAX_WAIT ignored: {e}"),
+            }
+        }
+        o
     }
     fn default_replica_url(&self) -> Option<String> {
         self.default_url.clone()

@@ -460,3 +460,66 @@ fn dead_endpoint_is_a_quick_network_error() {
     let r = s.get_ranges(&[req(K1, 0, 10)]);
     assert_eq!(r[0].as_ref().unwrap_err().kind, ErrorKind::Network);
 }
+
+/// A server that reads each request's headers and then does `answer`.
+fn fake_server(answer: fn(&mut TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                answer(&mut conn);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn stalled_slow_and_truncated_replies_are_bounded_network_errors() {
+    // Headers never come: the first-byte timeout (8 s).
+    let silent = fake_server(|_| std::thread::sleep(Duration::from_secs(30)));
+    // Headers, then silence in the body: the body-progress timeout (5 s).
+    let stalled = fake_server(|c| {
+        let _ =
+            write!(c, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/100\r\nContent-Length: 10\r\n\r\nabc");
+        let _ = c.flush();
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    // A body shorter than its Content-Length, then the connection closes.
+    let truncated = fake_server(|c| {
+        let _ =
+            write!(c, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/100\r\nContent-Length: 10\r\n\r\nabc");
+        let _ = c.flush();
+    });
+    let cases = [(silent, "first-byte timeout", 7..12), (stalled, "", 4..9), (truncated, "", 0..3)];
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|(port, want, secs)| {
+            std::thread::spawn(move || {
+                let s = s3_storage(port, ACCESS_KEY, SECRET_KEY);
+                let t = Instant::now();
+                let r = s.get_ranges(&[req(K1, 0, 10)]);
+                let took = t.elapsed();
+                let e = r[0].as_ref().unwrap_err().clone();
+                eprintln!("port {port} after {took:?}: {e:?}");
+                assert_eq!(e.kind, ErrorKind::Network, "{e:?}");
+                assert!(e.message.contains(want), "{e:?}");
+                assert!(secs.contains(&took.as_secs()), "took {took:?}, expected {secs:?} s");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}

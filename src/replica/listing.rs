@@ -3,7 +3,6 @@
 use crate::error::Result;
 use crate::layout::{LtxName, SNAPSHOT_LEVEL};
 use crate::plan::{Listing, LtxFileInfo};
-use std::sync::atomic::Ordering;
 
 use super::Replica;
 
@@ -32,7 +31,6 @@ impl Replica {
 
     pub(super) fn list_levels(&self, levels: &[u8], with_metadata: bool) -> Result<Vec<Vec<LtxFileInfo>>> {
         let prefixes: Vec<String> = levels.iter().map(|&l| self.layout.level_prefix(l)).collect();
-        self.stats.lists.fetch_add(prefixes.len() as u64, Ordering::Relaxed);
         let results = self.storage.list_many(&prefixes, with_metadata);
         levels
             .iter()

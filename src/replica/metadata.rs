@@ -1,4 +1,4 @@
-//! Fetching: ranges with the read retry schedule, file headers and page indexes in one
+//! Fetching: ranges (extent store, then storage), file headers and page indexes in one
 //! concurrent round, and building a view from a restore plan.
 
 use crate::error::{Error, Result};
@@ -10,37 +10,22 @@ use crate::storage::RangeRequest;
 use crate::time::TimeTarget;
 use bytes::Bytes;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use super::{FileMeta, READ_ATTEMPTS, Replica, View};
+use super::{FileMeta, Replica, View};
 
 impl Replica {
-    /// Fetch ranges with the read retry schedule of VFS.md §5.1 (15 ms × attempt).
+    /// Fetch ranges: from the extent store where it has them, else from the storage (whose
+    /// layers retry transient failures and count requests, `crate::retrying_storage`).
     pub(super) fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {
         let mut results: Vec<Option<Result<Bytes>>> = match &self.extents {
             Some(store) => requests.iter().map(|r| store.get(&r.key, r.range.clone()).map(Ok)).collect(),
             None => (0..requests.len()).map(|_| None).collect(),
         };
-        for attempt in 1..=READ_ATTEMPTS {
-            let pending: Vec<usize> = (0..requests.len())
-                .filter(|&i| match &results[i] {
-                    None => true,
-                    Some(Err(e)) => e.is_retryable(),
-                    Some(Ok(_)) => false,
-                })
-                .collect();
-            if pending.is_empty() {
-                break;
-            }
-            if attempt > 1 {
-                self.clock.sleep(Duration::from_millis(15 * (attempt as u64 - 1)));
-            }
+        let pending: Vec<usize> = (0..requests.len()).filter(|&i| results[i].is_none()).collect();
+        if !pending.is_empty() {
             let batch: Vec<RangeRequest> = pending.iter().map(|&i| requests[i].clone()).collect();
-            self.stats.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
             for (i, r) in pending.into_iter().zip(self.storage.get_ranges(&batch)) {
                 if let Ok(b) = &r {
-                    self.stats.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
                     if let Some(store) = &self.extents {
                         store.put(&requests[i].key, requests[i].range.start, b);
                     }

@@ -25,13 +25,16 @@ use crate::ltx::{Header, PageIndexEntry};
 use crate::page_index::PageIndex;
 use crate::plan::{Target, restore_plan};
 use crate::read_planner::PlannerConfig;
+use crate::retry::RetryPolicy;
+use crate::retrying_storage::RetryingStorage;
+use crate::stats_storage::{StatsStorage, StorageStats};
 use crate::storage::{Clock, Storage, UnixNanos};
 use crate::time::TimeTarget;
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Tunables of one replica.
@@ -47,6 +50,9 @@ pub struct ReplicaOptions {
     pub tail_fetch: u64,
     /// Bytes read from the start of a large file whose header is needed, in the same request.
     pub head_fetch: u64,
+    /// Retries of storage calls (URI `max_wait`): the storage is wrapped in a
+    /// [`RetryingStorage`] layer with this policy.
+    pub retry: RetryPolicy,
 }
 
 impl Default for ReplicaOptions {
@@ -58,6 +64,7 @@ impl Default for ReplicaOptions {
             planner: PlannerConfig::default(),
             tail_fetch: 64 * 1024,
             head_fetch: 64 * 1024,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -85,13 +92,8 @@ impl View {
     }
 }
 
-/// Request counters, for logs and benchmarks.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub requests: AtomicU64,
-    pub bytes: AtomicU64,
-    pub lists: AtomicU64,
-}
+/// Request counters, kept by the [`StatsStorage`] layer.
+pub type Stats = StorageStats;
 
 /// What a file's header and page index say.
 struct FileMeta {
@@ -109,8 +111,6 @@ struct Inflight {
     cv: Condvar,
 }
 
-const READ_ATTEMPTS: u32 = 6;
-
 pub struct Replica {
     storage: Arc<dyn Storage>,
     extents: Option<Arc<dyn ExtentStore>>,
@@ -126,7 +126,8 @@ pub struct Replica {
     last_poll_ok: AtomicI64,
     /// When the last poll was attempted (ns since epoch), 0 = never.
     last_poll_at: AtomicI64,
-    pub stats: Stats,
+    /// What was sent to the storage (every attempt).
+    pub stats: Arc<Stats>,
 }
 
 impl Replica {
@@ -157,6 +158,10 @@ impl Replica {
         p.initial_readahead = p.initial_readahead.min(p.max_readahead);
         p.whole_file_threshold = p.whole_file_threshold.min(cap);
         let cache = PageCache::new(opts.cache_size, 4096);
+        // Storage layers: retries by error kind over request statistics over the backend.
+        let stats = Arc::new(Stats::default());
+        let counted: Arc<dyn Storage> = Arc::new(StatsStorage::new(storage, stats.clone()));
+        let storage: Arc<dyn Storage> = Arc::new(RetryingStorage::new(counted, clock.clone(), opts.retry.clone()));
         let this = Self {
             storage,
             extents,
@@ -178,7 +183,7 @@ impl Replica {
             inflight: Mutex::new(HashMap::new()),
             last_poll_ok: AtomicI64::new(0),
             last_poll_at: AtomicI64::new(0),
-            stats: Stats::default(),
+            stats,
         };
         let started = this.clock.now();
         let view = loop {

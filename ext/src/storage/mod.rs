@@ -1,6 +1,8 @@
 //! Native storage backends: `file://` on std::fs, `s3://` and `oss://` on object_store.
 
 pub mod file;
+pub mod http_guard;
+pub mod object_store_errors;
 pub mod s3;
 
 use std::sync::Arc;

@@ -6,8 +6,10 @@
 //! tokio runtime. Dropping the storage shuts the runtime down in the background, which is
 //! allowed from anywhere (also from async contexts).
 //!
-//! Requests are bounded: 30 s per request, 5 s to connect, at most 2 retries within 5 s, so a
-//! dead endpoint or a server answering 5xx fails in seconds instead of hanging SQLite.
+//! Every request is bounded (`ltxvfs::retry`): 5 s to connect, 8 s to the first byte, 5 s of
+//! silence inside a body, 10 s in all; a body shorter than its Content-Length is an error
+//! ([`super::http_guard`]). object_store does not retry: the core's retry layer does, by error
+//! kind ([`super::object_store_errors`]), within `max_wait`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,16 +17,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use ltxvfs::ErrorKind;
 use ltxvfs::layout::LtxName;
 use ltxvfs::replica_url::S3Config;
 use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage, UnixNanos, ltx_timestamp_ms};
 use ltxvfs::{Error, Result};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+
+use super::http_guard::GuardedConnector;
+use super::object_store_errors;
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, BackoffConfig, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, PutOptions,
-    PutPayload, RetryConfig,
+    Attribute, Attributes, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, PutOptions, PutPayload,
+    RetryConfig,
 };
 
 /// User metadata key holding the LTX header timestamp (RFC 3339 with fraction).
@@ -34,10 +38,6 @@ pub const METADATA_CONCURRENCY: usize = 50;
 /// Parallel ranged GETs of one `get_ranges` batch.
 pub const GET_CONCURRENCY: usize = 16;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_RETRIES: usize = 2;
 const REGION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An S3-compatible replica.
@@ -152,7 +152,7 @@ impl S3Storage {
     }
 
     /// Upload one object, optionally with the `litestream-timestamp` user metadata.
-    /// `mode` Create sends `If-None-Match: *`; an existing key is [`ErrorKind::AlreadyExists`].
+    /// `mode` Create sends `If-None-Match: *`; an existing key is `ErrorKind::AlreadyExists`.
     pub fn put_with_timestamp(
         &self,
         key: &str,
@@ -228,8 +228,8 @@ fn load_ca_bundle(path: Option<&str>) -> Vec<Certificate> {
 fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {
     let allow_http = cfg.endpoint.as_deref().is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"));
     let mut o = ClientOptions::new()
-        .with_timeout(REQUEST_TIMEOUT)
-        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(ltxvfs::retry::REQUEST_TIMEOUT)
+        .with_connect_timeout(ltxvfs::retry::CONNECT_TIMEOUT)
         .with_allow_http(allow_http);
     if cfg.skip_verify {
         o = o.with_allow_invalid_certificates(true);
@@ -240,16 +240,9 @@ fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {
     o
 }
 
+/// No retries inside object_store: `ltxvfs::retrying_storage` retries every backend alike.
 fn retry_config() -> RetryConfig {
-    RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-            base: 2.0,
-        },
-        max_retries: MAX_RETRIES,
-        retry_timeout: RETRY_TIMEOUT,
-    }
+    RetryConfig { max_retries: 0, ..RetryConfig::default() }
 }
 
 /// `https://host/…` → `https://<bucket>.host/…` for virtual-hosted requests to a custom endpoint.
@@ -279,7 +272,11 @@ fn build_store(
     options: ClientOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AmazonS3> {
-    let mut b = AmazonS3Builder::new().with_region(region).with_retry(retry_config()).with_client_options(options);
+    let mut b = AmazonS3Builder::new()
+        .with_region(region)
+        .with_retry(retry_config())
+        .with_client_options(options)
+        .with_http_connector(GuardedConnector::default());
 
     if cfg.bucket.starts_with("arn:") {
         let (name, endpoint) = access_point_endpoint(&cfg.bucket, region)
@@ -392,70 +389,13 @@ fn parse_timestamp(s: &str) -> Option<UnixNanos> {
     chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp_nanos_opt()
 }
 
-/// The error text with its source chain (object_store messages often hide the server's reply
-/// or the OS error one level down).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let part = s.to_string();
-        if !msg.contains(&part) {
-            msg.push_str(": ");
-            msg.push_str(&part);
-        }
-        src = s.source();
-    }
-    msg
-}
-
-const AUTH_CODES: [&str; 7] = [
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "AccessDenied",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "AuthorizationHeaderMalformed",
-];
-
-/// One line per error: drop the XML declaration of S3 error bodies and fold line breaks.
-fn tidy(msg: &str) -> String {
-    let mut s = msg.to_string();
-    while let Some(i) = s.find("<?xml") {
-        match s[i..].find("?>") {
-            Some(j) => s.replace_range(i..i + j + 2, ""),
-            None => break,
-        }
-    }
-    s.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
-}
-
 fn map_error(e: object_store::Error, op: &str, bucket: &str, key: &str) -> Error {
-    let msg = tidy(&error_chain(&e));
-    let kind = match &e {
-        object_store::Error::NotFound { .. } => ErrorKind::NotFound,
-        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-            ErrorKind::AlreadyExists
-        }
-        object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. } => ErrorKind::Auth,
-        _ if AUTH_CODES.iter().any(|c| msg.contains(c)) => ErrorKind::Auth,
-        _ => ErrorKind::Network,
-    };
-    let what = format!("s3://{bucket}/{key}");
-    match kind {
-        ErrorKind::NotFound => Error::not_found(format!("object not found: {what}: {msg}")),
-        _ => Error::new(kind, format!("s3 {op} {what}: {msg}")),
-    }
+    object_store_errors::to_error(&e, &format!("s3 {op}"), &format!("s3://{bucket}/{key}"))
 }
 
-/// A range that starts at or past the end of the object: S3 answers 416, object_store may
-/// also refuse the reply locally.
+/// A range that starts at or past the end of the object: S3 answers 416.
 fn is_unsatisfiable_range(e: &object_store::Error) -> bool {
-    let msg = error_chain(e);
-    // Match the status text, not a bare "416": keys and URLs can contain those digits.
-    msg.contains("416 Range Not Satisfiable")
-        || msg.contains("<Code>InvalidRange</Code>")
-        || msg.contains("Wanted range starting at")
+    object_store_errors::status(e) == Some(416)
 }
 
 async fn head_timestamp(store: &AmazonS3, key: &str) -> Option<UnixNanos> {
@@ -591,6 +531,7 @@ impl Storage for S3Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ltxvfs::ErrorKind;
 
     #[test]
     fn timestamps_parse_like_go_rfc3339nano() {
@@ -633,37 +574,17 @@ mod tests {
     }
 
     #[test]
-    fn error_kinds_follow_the_object_store_variant_and_message() {
-        let nf = object_store::Error::NotFound { path: "k".into(), source: "NoSuchKey".into() };
-        let e = map_error(nf, "get", "b", "k");
-        assert_eq!(e.kind, ErrorKind::NotFound);
-        assert!(e.message.starts_with("object not found: s3://b/k"), "{e:?}");
-        let pd = object_store::Error::PermissionDenied { path: "k".into(), source: "AccessDenied".into() };
-        assert_eq!(map_error(pd, "get", "b", "k").kind, ErrorKind::Auth);
-        let g = object_store::Error::Generic { store: "S3", source: "<Code>InvalidAccessKeyId</Code>".into() };
-        let e = map_error(g, "list", "b", "p/");
-        assert_eq!(e.kind, ErrorKind::Auth);
-        assert!(e.message.contains("InvalidAccessKeyId"));
-        let g = object_store::Error::Generic { store: "S3", source: "500 Internal Server Error".into() };
-        let e = map_error(g, "list", "b", "p/");
-        assert_eq!(e.kind, ErrorKind::Network);
-        assert!(e.message.contains("500"));
-    }
-
-    #[test]
-    fn unsatisfiable_ranges_are_recognised_by_status_text_only() {
-        let g = |m: &str| object_store::Error::Generic { store: "S3", source: m.to_string().into() };
-        assert!(is_unsatisfiable_range(&g("GET x - Server returned non-2xx status code: 416 Range Not Satisfiable: ")));
-        assert!(is_unsatisfiable_range(&g("<Error><Code>InvalidRange</Code></Error>")));
-        assert!(!is_unsatisfiable_range(&g(
-            "GET http://h/b/db/0000/0000000000000416-0000000000000416.ltx - status code: 500 Internal Server Error"
-        )));
-    }
-
-    #[test]
-    fn error_bodies_are_folded_into_one_line() {
-        let m = "GET x - 403 Forbidden: <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code></Error>\n";
-        assert_eq!(tidy(m), "GET x - 403 Forbidden: <Error><Code>AccessDenied</Code></Error>");
+    fn unsatisfiable_ranges_are_recognised_by_status_only() {
+        use super::super::http_guard::Failure;
+        use object_store::client::{HttpError, HttpErrorKind};
+        let st = |status: u16| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(HttpError::new(HttpErrorKind::Request, Failure::Status { status, body: String::new() })),
+        };
+        assert!(is_unsatisfiable_range(&st(416)));
+        assert!(!is_unsatisfiable_range(&st(500)));
+        let text = object_store::Error::Generic { store: "S3", source: "416 Range Not Satisfiable".into() };
+        assert!(!is_unsatisfiable_range(&text), "text is never matched");
     }
 
     #[test]

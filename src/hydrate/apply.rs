@@ -1,6 +1,6 @@
 //! Writing pages of a view into the hydration file: ranged fetches (several in flight per
 //! round), frames decoded straight to their page offsets, the rolling checksum kept as it goes.
-//! Memory per round is bounded by [`Budget::round_bytes`] whatever the database size.
+//! Memory is bounded by two rounds of [`Budget::round_bytes`] whatever the database size.
 
 use crate::error::{Error, Result};
 use crate::hydrate::file::HydrationFile;
@@ -28,9 +28,10 @@ impl Budget {
     /// A budget that fits in the page cache's size: memory of the hydration stays within
     /// what the user already granted to the cache.
     pub fn for_cache(cache_size: u64) -> Self {
-        let round_bytes = cache_size.clamp(2 << 20, 64 << 20);
+        // Two rounds are in memory at once (one fetching, one being written): half the cache each.
+        let round_bytes = (cache_size / 2).clamp(1 << 20, 32 << 20);
         let in_flight = 8;
-        Self { max_request: (round_bytes / in_flight as u64).max(256 << 10), max_gap: 64 << 10, round_bytes, in_flight }
+        Self { max_request: (round_bytes / in_flight as u64).max(128 << 10), max_gap: 64 << 10, round_bytes, in_flight }
     }
 }
 
@@ -48,7 +49,8 @@ pub struct PageWriter<'a> {
 impl PageWriter<'_> {
     /// Write `pages` (ascending page numbers, with where the view reads them). `progress`
     /// gets (pages, bytes) after every round; `before_first_write` runs once, before any byte
-    /// of the file changes (it marks the `.meta` dirty).
+    /// of the file changes (it marks the `.meta` dirty). The next round is fetched while the
+    /// previous one is decoded and written (two rounds in memory at most).
     pub fn write(
         &mut self,
         pages: impl Iterator<Item = (u32, PageLoc)>,
@@ -56,55 +58,79 @@ impl PageWriter<'_> {
         before_first_write: &mut dyn FnMut() -> Result<()>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<()> {
-        let mut builder = RangeBuilder::new(budget.max_request, budget.max_gap);
-        let mut round: Vec<FetchRange> = Vec::new();
-        let mut round_len = 0u64;
-        let mut first = Some(());
-        let mut run = |this: &mut Self, round: &mut Vec<FetchRange>| -> Result<()> {
-            if round.is_empty() {
-                return Ok(());
-            }
-            if this.stop.load(Ordering::Relaxed) {
-                return Err(Error::internal("hydration stopped"));
-            }
-            if first.take().is_some() {
-                before_first_write()?;
-            }
-            let (n, bytes) = this.round(round)?;
-            progress(n, bytes);
-            round.clear();
-            Ok(())
-        };
-        for (pgno, loc) in pages {
-            if let Some(r) = builder.push(pgno, loc) {
-                round_len += r.len();
-                round.push(r);
-            }
-            if round.len() >= budget.in_flight || round_len + builder.open_bytes() >= budget.round_bytes {
-                if round_len + builder.open_bytes() >= budget.round_bytes {
-                    round.extend(builder.drain());
+        let replica = self.replica;
+        std::thread::scope(|scope| {
+            type Fetched<'s> = std::thread::ScopedJoinHandle<'s, Vec<Result<bytes::Bytes>>>;
+            let mut inflight: Option<(Vec<FetchRange>, Vec<RangeRequest>, Fetched<'_>)> = None;
+            let mut first = true;
+            // Start fetching `round`; apply the round fetched before it.
+            let mut submit = |this: &mut Self, round: Vec<FetchRange>| -> Result<()> {
+                if this.stop.load(Ordering::Relaxed) {
+                    return Err(Error::internal("hydration stopped"));
                 }
-                run(self, &mut round)?;
-                round_len = 0;
+                let next = if round.is_empty() {
+                    None
+                } else {
+                    let reqs = this.requests(&round)?;
+                    let batch = reqs.clone();
+                    Some((round, reqs, scope.spawn(move || replica.fetch_ranges(&batch))))
+                };
+                if let Some((prev, reqs, handle)) = std::mem::replace(&mut inflight, next) {
+                    let results = handle.join().map_err(|_| Error::internal("hydration fetch panicked"))?;
+                    if std::mem::take(&mut first) {
+                        before_first_write()?;
+                    }
+                    let (n, bytes) = this.apply(&prev, &reqs, results)?;
+                    progress(n, bytes);
+                }
+                Ok(())
+            };
+            let mut builder = RangeBuilder::new(budget.max_request, budget.max_gap);
+            let mut round: Vec<FetchRange> = Vec::new();
+            let mut round_len = 0u64;
+            for (pgno, loc) in pages {
+                if let Some(r) = builder.push(pgno, loc) {
+                    round_len += r.len();
+                    round.push(r);
+                }
+                let full = round_len + builder.open_bytes() >= budget.round_bytes;
+                if round.len() >= budget.in_flight || full {
+                    if full {
+                        round.extend(builder.drain());
+                    }
+                    submit(self, std::mem::take(&mut round))?;
+                    round_len = 0;
+                }
             }
-        }
-        round.extend(builder.drain());
-        run(self, &mut round)
+            round.extend(builder.drain());
+            submit(self, round)?;
+            // Apply the last round.
+            submit(self, Vec::new())
+        })
     }
 
-    /// Fetch one round of ranges concurrently and write their pages. Returns (pages, bytes).
-    fn round(&mut self, ranges: &[FetchRange]) -> Result<(u64, u64)> {
+    fn requests(&self, ranges: &[FetchRange]) -> Result<Vec<RangeRequest>> {
         let mut reqs = Vec::with_capacity(ranges.len());
         for r in ranges {
             let f = self.replica.ltx_file(r.file).ok_or_else(|| Error::internal("unknown file id"))?;
             reqs.push(RangeRequest { key: f.info.key.clone(), range: r.start..r.end });
         }
+        Ok(reqs)
+    }
+
+    /// Decode and write one fetched round. Returns (pages, bytes).
+    fn apply(
+        &mut self,
+        ranges: &[FetchRange],
+        reqs: &[RangeRequest],
+        fetched: Vec<Result<bytes::Bytes>>,
+    ) -> Result<(u64, u64)> {
         let ps = self.page_size as usize;
         let lock = ltx::lock_pgno(self.page_size);
         let mut page = vec![0u8; ps];
         let mut old = vec![0u8; ps];
         let (mut pages, mut bytes) = (0u64, 0u64);
-        for ((r, req), got) in ranges.iter().zip(&reqs).zip(self.replica.fetch_ranges(&reqs)) {
+        for ((r, req), got) in ranges.iter().zip(reqs).zip(fetched) {
             let data = got.map_err(|e| e.context(&req.key))?;
             // Consecutive pages are written with one call.
             let mut run: Vec<u8> = Vec::new();

@@ -119,7 +119,11 @@ fn stop_serving(shared: &Shared) {
 }
 
 fn verify(replica: &Replica, view: &View, local: RollingChecksum) -> Result<()> {
-    match replica.post_apply_checksum(view)? {
+    compare(replica.post_apply_checksum(view)?, view, local)
+}
+
+fn compare(remote: Option<u64>, view: &View, local: RollingChecksum) -> Result<()> {
+    match remote {
         Some(remote) if remote != local.value() => Err(Error::corrupt(format!(
             "hydrated file checksum {:016x} differs from the replica's {remote:016x} at TXID {:016x}",
             local.value(),
@@ -156,24 +160,29 @@ fn restore(shared: &Shared, replica: &Replica, view: &View) -> Result<Known> {
         checksum: RollingChecksum::new(),
         stop: &shared.stop,
     };
-    writer.write(
-        view.index.iter_from(1),
-        Budget::for_cache(replica.options().cache_size),
-        &mut || Ok(()),
-        &mut |pages, bytes| {
-            if let Some(r) = progress.record(pages, bytes, replica.now()) {
-                tracing::info!(
-                    percent = r.percent,
-                    rate = format!("{:.1} MiB/s", r.mib_per_s),
-                    eta = format!("{:.1}s", r.eta_s),
-                    "hydration progress"
-                );
-            }
-            shared.permille.store(progress.permille(), Ordering::Relaxed);
-        },
-    )?;
-    file.sync()?;
-    verify(replica, view, writer.checksum)?;
+    // The replica's checksum for this TXID is fetched while the pages are.
+    let (written, remote) = std::thread::scope(|scope| {
+        let remote = scope.spawn(|| replica.post_apply_checksum(view));
+        let written = writer.write(
+            view.index.iter_from(1),
+            Budget::for_cache(replica.options().cache_size),
+            &mut || Ok(()),
+            &mut |pages, bytes| {
+                if let Some(r) = progress.record(pages, bytes, replica.now()) {
+                    tracing::info!(
+                        percent = r.percent,
+                        rate = format!("{:.1} MiB/s", r.mib_per_s),
+                        eta = format!("{:.1}s", r.eta_s),
+                        "hydration progress"
+                    );
+                }
+                shared.permille.store(progress.permille(), Ordering::Relaxed);
+            },
+        );
+        (written, remote.join().map_err(|_| Error::internal("checksum fetch panicked")))
+    });
+    written?;
+    compare(remote??, view, writer.checksum)?;
     let known = Known {
         txid: view.txid,
         commit: view.commit,
@@ -181,8 +190,15 @@ fn restore(shared: &Shared, replica: &Replica, view: &View) -> Result<Known> {
         checksum: writer.checksum,
         index: Some(view.index.clone()),
     };
-    file.write_meta(&known.meta(false).encode())?;
+    // Whole and verified: serve it now; the clean .meta follows once it is durable (a crash in
+    // between leaves the dirty .meta, so the next run restores).
     shared.permille.store(1000, Ordering::Relaxed);
+    publish(shared, &known);
+    let durable = file.sync().and_then(|_| file.write_meta(&known.meta(false).encode()));
+    if let Err(e) = durable {
+        stop_serving(shared);
+        return Err(e);
+    }
     Ok(known)
 }
 

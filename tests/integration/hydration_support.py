@@ -50,7 +50,7 @@ class Session:
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "sql_session.py"), str(ext), uri],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=H.base_env(extra=env), start_new_session=True)
+            env=H.base_env(go=H.is_go_ext(ext), extra=env), start_new_session=True)
         first = self._line(timeout=ready_timeout)
         assert first.get("ready"), first
 

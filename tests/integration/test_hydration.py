@@ -279,11 +279,13 @@ def test_kill9_during_restore_and_during_update(ext_path, tmp_path, seaweedfs):
 def test_faults_are_retried_reported_and_reads_keep_working(ext_path, tmp_path, seaweedfs):
     env = seaweedfs.creds_env()
     prefix = H.new_prefix("hydf")
-    proxy = S.FaultProxy(seaweedfs.port)
+    # With a 256 KiB cache, hydration asks for 128 KiB ranges and page reads for at most 64 KiB
+    # (read-ahead is a quarter of the cache): the proxy faults only the former.
+    proxy = S.FaultProxy(seaweedfs.port, big=100_000)
     url = proxy.url(seaweedfs, prefix)
     direct = seaweedfs.url(prefix)
     db = make_db(tmp_path / "p.db", rows=4000)
-    uri_opts = {"cache_size": str(512 << 10)}
+    uri_opts = {"cache_size": str(256 << 10)}
     try:
         with H.replicate(db, direct, s3=seaweedfs) as rep:
             txid = rep.wait_synced()

@@ -277,6 +277,9 @@ pub(super) fn spawn(shared: Arc<Shared>, poll_interval: Duration) {
 #[cfg(not(target_family = "wasm"))]
 fn run(shared: &Shared, poll_interval: Duration) {
     let mut known = load_existing(&*shared.file);
+    if known.is_some() {
+        set_state(shared, State::CatchingUp);
+    }
     let tick = (poll_interval / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     let mut pause = Duration::ZERO;
     let mut first = true;

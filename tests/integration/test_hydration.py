@@ -334,6 +334,21 @@ def test_two_replicas_two_files_and_a_second_process_is_refused(ext_path, vector
     finally:
         sa.close()
         sb.close()
+    # In one process, closing the last connection and opening again at once waits for the
+    # stopping task to release the file instead of finding it locked.
+    uri = a.uri(hydration_enabled="true", hydration_path=str(pa))
+    out = H.cli_ok(ext_path, uri, [f".open '{uri}'", f".open '{uri}'", ".system sleep 0.5",
+                                   "PRAGMA litestream_hydration_state;", "SELECT count(*) FROM t;"])
+    assert out.split()[0] == "complete", out
+    # Two replicas in one process (one connection, ATTACH): two files, two tasks.
+    pb.unlink()
+    Path(str(pb) + ".meta").unlink()
+    uri_b = b.uri(hydration_enabled="true", hydration_path=str(pb))
+    out = H.cli_ok(ext_path, uri, [f"ATTACH '{uri_b}' AS b;", ".system sleep 1",
+                                   "PRAGMA main.litestream_hydration_file;", "PRAGMA b.litestream_hydration_file;",
+                                   "PRAGMA b.litestream_hydration_state;"])
+    assert out.split() == [str(pa), str(pb), "complete"], out
+    assert S.meta_txid(pb) == int(b.max_txid, 16) and S.meta_txid(pa) == int(a.max_txid, 16)
 
 
 # ----------------------------------------------------------------------------- memory

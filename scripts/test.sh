@@ -25,11 +25,16 @@ step() {
 
 step "cargo fmt" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy (Rust API)" cargo clippy -p litestream-vfs --features embed --all-targets -- -D warnings
 step "cargo clippy (component)" env CFLAGS_wasm32_wasip2="-isystem /usr/include/wasm32-wasi" \
   cargo clippy --target wasm32-wasip2 --lib -- -D warnings
 # The host's tests run in release: it shares the release build of wasmtime with the binary the
 # integration tests use, instead of a second, debug build of wasmtime.
 step "cargo test" cargo test --workspace --exclude ltxvfs-host
+# The Rust API (feature `embed`): its tests and the in-process example on the sample replica.
+step "cargo test (Rust API)" cargo test -p litestream-vfs --features embed --tests
+step "cargo run --example in_process" bash -c \
+  'cargo run -q -p litestream-vfs --features embed --example in_process | grep -qx "rows=305 txid=0000000000000008 version=.*"'
 step "cargo test (host)" cargo test --release -p ltxvfs-host
 built=1
 step "cargo build (release extension)" cargo build --release -p litestream-vfs || built=0

@@ -400,10 +400,15 @@ pub unsafe fn install_uri_capture(vfs: *mut RawVfsHead, key: UriKeyFn, param: Ur
     // SAFETY: caller guarantees `vfs` is a valid, registered sqlite3_vfs not yet in use.
     let head = unsafe { vfs.as_mut() }.ok_or_else(|| Error::internal("vfs not found"))?;
     let original = head.x_open.ok_or_else(|| Error::internal("vfs has no xOpen"))?;
-    if CAPTURE.get().is_some() {
-        return Ok(());
+    if original as *const () == capturing_xopen as *const () {
+        return Ok(()); // already wrapped
     }
-    CAPTURE.set(Capture { original, key, param }).map_err(|_| Error::internal("uri capture installed twice"))?;
+    // Several VFS of one shell (the extension's and the Rust API's) share one `xOpen`; the
+    // wrapper hands each call to it with the calling VFS, so one capture serves them all.
+    let cap = CAPTURE.get_or_init(|| Capture { original, key, param });
+    if cap.original as *const () != original as *const () {
+        return Err(Error::internal("uri capture: a second VFS type in one process"));
+    }
     head.x_open = Some(capturing_xopen);
     Ok(())
 }

@@ -17,6 +17,10 @@ use ltxvfs::vfs::Host;
 use std::sync::Arc;
 
 pub struct NativeHost {
+    /// A storage object given through the Rust API, for the replica URL it serves.
+    storage_override: Option<(String, Arc<dyn Storage>)>,
+    /// Options every open of this VFS starts from (Rust API), under per-name and URI ones.
+    base_params: Vec<(String, String)>,
     default_url: Option<String>,
     default_cache_dir: Option<String>,
     hydration: HydrationConfig,
@@ -25,12 +29,38 @@ pub struct NativeHost {
 
 impl NativeHost {
     pub fn new(default_url: Option<String>, default_cache_dir: Option<String>, hydration: HydrationConfig) -> Self {
-        Self { default_url, default_cache_dir, hydration, temp: DiskTempFiles::default() }
+        Self {
+            storage_override: None,
+            base_params: Vec::new(),
+            default_url,
+            default_cache_dir,
+            hydration,
+            temp: DiskTempFiles::default(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "embed"), allow(dead_code))] // the Rust API
+    /// Serve `url` with `storage` instead of the backend the URL names.
+    pub fn with_storage(mut self, url: String, storage: Arc<dyn Storage>) -> Self {
+        self.storage_override = Some((url, storage));
+        self
+    }
+
+    #[cfg_attr(not(feature = "embed"), allow(dead_code))] // the Rust API
+    /// Options applied to every open before per-name and URI parameters.
+    pub fn with_base_params(mut self, params: Vec<(String, String)>) -> Self {
+        self.base_params = params;
+        self
     }
 }
 
 impl Host for NativeHost {
     fn storage(&self, url: &ReplicaUrl) -> Result<Arc<dyn Storage>> {
+        if let Some((u, s)) = &self.storage_override
+            && *u == url.original
+        {
+            return Ok(s.clone());
+        }
         // A directory that does not exist will not get a snapshot by waiting: say so at once.
         if url.scheme == Scheme::File && !std::path::Path::new(&url.path).is_dir() {
             return Err(ltxvfs::Error::config(format!(
@@ -65,7 +95,9 @@ impl Host for NativeHost {
         self.default_cache_dir.clone()
     }
     fn named_params(&self, name: &str) -> Vec<(String, String)> {
-        crate::named_config::lookup(name).unwrap_or_default()
+        let mut params = self.base_params.clone();
+        params.extend(crate::named_config::lookup(name).unwrap_or_default());
+        params
     }
     fn open_finished(&self, name: &str, outcome: std::result::Result<(), &ltxvfs::Error>) {
         crate::last_error::record(name, outcome);

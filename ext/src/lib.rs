@@ -5,6 +5,8 @@
 //! database with `?vfs=litestream`.
 
 mod api;
+#[cfg(feature = "embed")]
+mod embed;
 mod env_config;
 mod extent_cache;
 mod host;
@@ -12,16 +14,19 @@ mod hydration_file;
 mod last_error;
 mod logging;
 mod named_config;
+mod registration;
+mod router;
 mod sql_functions;
 pub mod storage;
+#[cfg(feature = "embed")]
+pub use embed::{Config, configure, register, register_default};
+pub use ltxvfs::{Error, ErrorKind, Result};
 mod temp_files;
 
 use env_config::EnvConfig;
-use ltxvfs::vfs::{LitestreamVfs, RawVfsHead, install_uri_capture};
 use sqlite_plugin::sqlite3_api_routines;
 use sqlite_plugin::vars;
-use sqlite_plugin::vfs::{RegisterOpts, register_dynamic};
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
@@ -31,58 +36,24 @@ const SQLITE_OK_LOAD_PERMANENTLY: c_int = 256;
 /// Registration happens once per process, whatever the number of loads.
 static REGISTERED: Mutex<bool> = Mutex::new(false);
 
-fn register(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> {
+fn register_extension(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> {
     let mut done = REGISTERED.lock().map_err(|_| "registration lock poisoned".to_string())?;
     if *done {
         return Ok(());
     }
-    let api = api::get().ok_or("no SQLite API")?;
-    // SAFETY: `sqlite3_libversion_number` takes no arguments and only returns a constant.
-    let version = api.libversion_number.map(|f| unsafe { f() }).unwrap_or(0);
-    if version < sqlite_plugin::vfs::MIN_SQLITE_VERSION_NUMBER {
-        return Err(format!(
-            "litestream VFS requires SQLite {} or later (found {version})",
-            sqlite_plugin::vfs::MIN_SQLITE_VERSION_NUMBER
-        ));
-    }
+    api::set(api_ptr);
     let cfg = EnvConfig::from_env().map_err(|e| e.message)?;
     logging::init(&cfg)?;
     if let Some(text) = env_config::env("LITESTREAM_VFS_CONFIG") {
         named_config::configure_from_env(&text).map_err(|e| e.message)?;
     }
-    let vfs = LitestreamVfs::new(host::NativeHost::new(
-        cfg.replica_url.clone(),
-        cfg.cache_dir.clone(),
-        cfg.hydration.clone(),
-    ));
-    // SAFETY: api_ptr is the routine table SQLite passed to this extension's init.
-    unsafe {
-        register_dynamic(api_ptr, CString::from(c"litestream"), vfs, RegisterOpts { make_default: cfg.make_default })
+    let host = host::NativeHost::new(cfg.replica_url.clone(), cfg.cache_dir.clone(), cfg.hydration.clone());
+    let raw = registration::register_vfs(c"litestream", host)?;
+    sql_functions::set_our_vfs(raw);
+    if cfg.make_default {
+        router::install(raw)?;
     }
-    .map_err(|rc| format!("cannot register the litestream VFS (error {rc})"))?;
-    let find = api.vfs_find.ok_or("no sqlite3_vfs_find")?;
-    // SAFETY: sqlite3_vfs_find with a NUL-terminated name returns the registered VFS or NULL.
-    let raw = unsafe { find(c"litestream".as_ptr()) };
-    if raw.is_null() {
-        return Err("litestream VFS vanished after registration".into());
-    }
-    let (Some(key), Some(param)) = (api.uri_key, api.uri_parameter) else {
-        return Err("SQLite lacks sqlite3_uri_key".into());
-    };
-    // SAFETY: `raw` is the sqlite3_vfs sqlite-plugin just registered for a LitestreamVfs, not
-    // yet used by any connection (the cast views its leading fields, which RawVfsHead mirrors
-    // in sqlite3.h order); key/param are SQLite's own URI functions.
-    unsafe { install_uri_capture(raw.cast::<RawVfsHead>(), key, param) }.map_err(|e| e.message)?;
-    sql_functions::set_our_vfs(raw.cast());
-    let auto = api.auto_extension.ok_or("no sqlite3_auto_extension")?;
-    type AutoExt = unsafe extern "C" fn(*mut c_void, *mut *mut c_char, *const c_void) -> c_int;
-    // SAFETY: SQLite calls auto-extensions as `int (*)(sqlite3*, char**, const sqlite3_api_routines*)`;
-    // it stores them as `void (*)(void)`, hence the transmute between fn-pointer types.
-    let rc =
-        unsafe { auto(Some(std::mem::transmute::<AutoExt, unsafe extern "C" fn()>(sql_functions::on_new_connection))) };
-    if rc != vars::SQLITE_OK {
-        return Err(format!("cannot register the auto-extension (error {rc})"));
-    }
+    registration::install_functions()?;
     tracing::debug!(default = cfg.make_default, replica = ?cfg.replica_url, "litestream VFS registered");
     *done = true;
     Ok(())
@@ -147,7 +118,7 @@ pub unsafe extern "C" fn sqlite3_litestreamvfs_init(
 ) -> c_int {
     api::set(api_ptr);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        register(api_ptr)?;
+        register_extension(api_ptr)?;
         if !db.is_null() {
             // SAFETY: SQLite passes the connection being loaded into (or being opened).
             unsafe { sql_functions::register_if_ours(db) };

@@ -38,10 +38,7 @@ pub fn configure(name: &str, key: &str, value: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::config("database name required"));
     }
-    if !KEYS.contains(&key) {
-        return Err(Error::config(format!("unknown config key: {key}")));
-    }
-    OpenConfig::from_params(&[(key.to_string(), value.to_string())], ReplicaOptions::default())?;
+    check(key, value)?;
     let mut table = TABLE.lock();
     let pos = match table.iter().position(|(n, _)| n == name) {
         Some(i) => i,
@@ -56,8 +53,15 @@ pub fn configure(name: &str, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// A known URI key with a value that parses.
+pub fn check(key: &str, value: &str) -> Result<()> {
+    if !KEYS.contains(&key) {
+        return Err(Error::config(format!("unknown config key: {key}")));
+    }
+    OpenConfig::from_params(&[(key.to_string(), value.to_string())], ReplicaOptions::default()).map(|_| ())
+}
+
 /// Whether any name has been configured (then "make default" serves only configured names).
-#[allow(dead_code)] // the default-VFS router
 pub fn any() -> bool {
     !TABLE.lock().is_empty()
 }
@@ -74,7 +78,6 @@ pub fn lookup(opened: &str) -> Option<Vec<(String, String)>> {
 
 /// Whether a file SQLite names belongs to a configured database: the database itself or one of
 /// its `-journal`/`-wal`/`-shm` companions.
-#[allow(dead_code)] // the default-VFS router
 pub fn owns(path: &str) -> bool {
     let main = ["-journal", "-wal", "-shm"].iter().find_map(|s| path.strip_suffix(s)).unwrap_or(path);
     lookup(main).is_some()

@@ -30,24 +30,21 @@ pub fn shared_hydrator(key: &str, start: impl FnOnce() -> Result<Arc<Hydrator>>)
     let deadline = Instant::now() + STOPPING_WAIT;
     loop {
         let mut m = map().lock();
-        match m.get(key) {
-            Some(e) => {
-                if let Some(h) = e.handle.upgrade() {
-                    return Ok(h);
-                }
-                if e.task.strong_count() > 0 {
-                    drop(m);
-                    if Instant::now() > deadline {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            "the previous hydration task of this replica did not stop in time",
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
+        if let Some(e) = m.get(key) {
+            if let Some(h) = e.handle.upgrade() {
+                return Ok(h);
             }
-            None => {}
+            if e.task.strong_count() > 0 {
+                drop(m);
+                if Instant::now() > deadline {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        "the previous hydration task of this replica did not stop in time",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
         }
         let fresh = start()?;
         m.retain(|_, e| e.handle.strong_count() > 0 || e.task.strong_count() > 0);

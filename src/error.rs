@@ -47,8 +47,9 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The message is redacted (`crate::redact`): no password or key is ever in an error.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: crate::redact::redact_text(&message.into()).into_owned() }
     }
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, m)
@@ -70,7 +71,7 @@ impl Error {
     }
     /// Prefix the message with context, keeping the kind.
     pub fn context(mut self, ctx: impl fmt::Display) -> Self {
-        self.message = format!("{ctx}: {}", self.message);
+        self.message = crate::redact::redact_text(&format!("{ctx}: {}", self.message)).into_owned();
         self
     }
     /// Whether the failure is transient (network, timeout): the storage retry layer retries

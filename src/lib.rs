@@ -19,6 +19,7 @@ pub mod memory_storage;
 pub mod page_index;
 pub mod plan;
 pub mod read_planner;
+pub mod redact;
 pub mod registry;
 pub mod replica;
 pub mod replica_url;

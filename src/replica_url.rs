@@ -84,8 +84,8 @@ impl fmt::Display for Scheme {
     }
 }
 
-/// A parsed replica URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed replica URL. `Debug` is hand-written in `crate::redact` (no password shows).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReplicaUrl {
     pub scheme: Scheme,
     /// Bucket/container for object stores (an access-point ARN for `s3://arn:…`); `host[:port]`
@@ -224,8 +224,9 @@ impl fmt::Display for ReplicaUrl {
     }
 }
 
-/// S3 settings resolved from the URL + environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// S3 settings resolved from the URL + environment. `Debug` is hand-written in
+/// `crate::redact` (no key shows).
+#[derive(Clone, PartialEq, Eq)]
 pub struct S3Config {
     pub bucket: String,
     /// Key prefix of the replica (the URL path), without leading/trailing slash.
@@ -760,63 +761,9 @@ fn clean_object_path(p: &str) -> String {
     c.trim_start_matches('/').to_string()
 }
 
-/// Is a query key secret-looking (its value is redacted in `original`)?
-fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    ["secret", "password", "passwd", "token", "sas", "signature", "credential", "account-key", "accountkey", "private"]
-        .iter()
-        .any(|w| k.contains(w))
-}
-
 /// The raw URL with `user:password@` → `user:xxxxx@` and secret query values → `xxxxx`.
 fn redact_raw(s: &str) -> String {
-    let (before_frag, frag) = match s.split_once('#') {
-        Some((a, f)) => (a, Some(f)),
-        None => (s, None),
-    };
-    let (main, query) = match before_frag.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (before_frag, None),
-    };
-    let mut out = String::with_capacity(s.len());
-    // Password in the authority.
-    match main.find("://") {
-        Some(i) => {
-            let auth_start = i + 3;
-            let auth_end = main[auth_start..].find('/').map_or(main.len(), |j| auth_start + j);
-            let authority = &main[auth_start..auth_end];
-            match authority.rfind('@') {
-                Some(at) if authority[..at].contains(':') => {
-                    let user = authority[..at].split_once(':').map_or("", |(u, _)| u);
-                    out.push_str(&main[..auth_start]);
-                    out.push_str(user);
-                    out.push_str(":xxxxx");
-                    out.push_str(&authority[at..]);
-                    out.push_str(&main[auth_end..]);
-                }
-                _ => out.push_str(main),
-            }
-        }
-        None => out.push_str(main),
-    }
-    if let Some(q) = query {
-        out.push('?');
-        let pairs: Vec<String> = q
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret_key(&unescape(k, true).unwrap_or_else(|_| k.to_string())) => {
-                    format!("{k}=xxxxx")
-                }
-                _ => pair.to_string(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    if let Some(f) = frag {
-        out.push('#');
-        out.push_str(f);
-    }
-    out
+    crate::redact::redact_url(s)
 }
 
 /// `s3://arn:aws:s3:<region>:<account>:accesspoint/<name>[/<path>][?query]` (Litestream

@@ -288,10 +288,14 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
         }));
         match outcome {
             Ok(PragmaResult::NotOurs) => Err(PragmaErr::NotFound),
-            Ok(PragmaResult::Value(Ok(v))) => Ok(v.map(escape_percent)),
+            // PRAGMA output is redacted like logs and errors (`crate::redact`).
+            Ok(PragmaResult::Value(Ok(v))) => {
+                Ok(v.map(|v| escape_percent(crate::redact::redact_text(&v).into_owned())))
+            }
             Ok(PragmaResult::Value(Err(e))) => {
                 tracing::debug!("pragma {}: {e}", pragma.name);
-                Err(PragmaErr::Fail(vars::SQLITE_ERROR, Some(escape_percent(e.message))))
+                let msg = crate::redact::redact_text(&e.message).into_owned();
+                Err(PragmaErr::Fail(vars::SQLITE_ERROR, Some(escape_percent(msg))))
             }
             Err(_) => Err(PragmaErr::Fail(vars::SQLITE_ERROR, Some("internal error (panic) in pragma".into()))),
         }

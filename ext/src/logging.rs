@@ -35,13 +35,54 @@ pub fn init(cfg: &EnvConfig) -> Result<(), String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("failed to open log file: {path}: {e}"))?;
-            builder.with_writer(Mutex::new(file)).try_init()
+            builder.with_writer(Redacting(Mutex::new(file))).try_init()
         }
-        None => builder.with_writer(std::io::stderr).try_init(),
+        None => builder.with_writer(Redacting(std::io::stderr)).try_init(),
     };
     // Another subscriber already installed (a second load): keep it.
     let _ = result;
     Ok(())
+}
+
+/// Every log line passes `ltxvfs::redact` before it is written: no password or key in a log,
+/// whatever a message or field (an error from a client library, a URL) carried.
+struct Redacting<M>(M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter { inner: self.0.make_writer(), buf: Vec::new() }
+    }
+}
+
+/// Buffers one event (the formatter writes an event, then drops its writer) and writes it
+/// redacted.
+struct RedactingWriter<W: std::io::Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        let out = ltxvfs::redact::redact_text(&text).into_owned();
+        self.buf.clear();
+        self.inner.write_all(out.as_bytes())?;
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> Drop for RedactingWriter<W> {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
 }
 
 #[cfg(test)]
@@ -54,5 +95,19 @@ mod tests {
         assert!(d.starts_with("debug,") && d.contains("hyper=warn") && d.contains("rustls=warn"), "{d}");
         assert!(EnvFilter::try_new(&d).is_ok());
         assert_eq!(directives(true, Some("trace".into())), "trace");
+    }
+
+    #[test]
+    fn log_lines_are_redacted() {
+        use std::io::Write;
+        let mut sink = Vec::new();
+        {
+            let mut w = RedactingWriter { inner: &mut sink, buf: Vec::new() };
+            write!(w, "ERROR open: endpoint=http://user:S3cr3t@127.0.0.1:1/b ").unwrap();
+            writeln!(w, "replica=s3://b/p?secret-access-key=S3cr3t").unwrap();
+        }
+        let s = String::from_utf8(sink).unwrap();
+        assert!(!s.contains("S3cr3t"), "{s}");
+        assert!(s.contains("user:xxxxx@127.0.0.1:1"), "{s}");
     }
 }

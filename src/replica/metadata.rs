@@ -24,12 +24,9 @@ impl Replica {
         let pending: Vec<usize> = (0..requests.len()).filter(|&i| results[i].is_none()).collect();
         if !pending.is_empty() {
             let batch: Vec<RangeRequest> = pending.iter().map(|&i| requests[i].clone()).collect();
+            // Not persisted here: callers write bytes to the extent store once they pass their
+            // checks (`Replica::persist`).
             for (i, r) in pending.into_iter().zip(self.storage.get_ranges(&batch)) {
-                if let Ok(b) = &r {
-                    if let Some(store) = &self.extents {
-                        store.put(&requests[i].key, requests[i].range.start, b);
-                    }
-                }
                 results[i] = Some(r);
             }
         }
@@ -93,7 +90,10 @@ impl Replica {
                     match ltx::parse_page_index_from_tail(&tail, start, f.info.size)
                         .map_err(|e| e.context(&f.info.key))?
                     {
-                        Some(index) => metas[i] = Some(FileMeta { header: None, index, head: None }),
+                        Some(index) => {
+                            self.persist(f, start, &tail);
+                            metas[i] = Some(FileMeta { header: None, index, head: None })
+                        }
                         None => {
                             let index_size = ltx::index_size_from_tail(&tail).map_err(|e| e.context(&f.info.key))?;
                             let range =
@@ -106,6 +106,9 @@ impl Replica {
                     let f = &files[i].0;
                     let bytes = result.map_err(|e| e.context(&f.info.key))?;
                     headers[i] = Some(Header::decode(&bytes).map_err(|e| e.context(&f.info.key))?);
+                    // The header passed; the page-area head is persisted frame by frame once
+                    // its frames are checked (`cache_heads`).
+                    self.persist(f, 0, bytes.get(..ltx::HEADER_SIZE).unwrap_or_default());
                     if bytes.len() > ltx::HEADER_SIZE {
                         heads[i] = Some(bytes.slice(ltx::HEADER_SIZE..));
                     }
@@ -120,6 +123,7 @@ impl Replica {
                 let index = ltx::parse_page_index_from_tail(&tail, range.start, f.info.size)
                     .map_err(|e| e.context(&f.info.key))?
                     .ok_or_else(|| Error::corrupt("page index does not fit its declared size").context(&f.info.key))?;
+                self.persist(f, range.start, &tail);
                 metas[i] = Some(FileMeta { header: None, index, head: None });
             }
         }
@@ -165,7 +169,17 @@ impl Replica {
             .enumerate()
             .map(|(i, f)| (self.files.intern(f), short || i == 0 || i + 1 == plan.len()))
             .collect();
-        let metas = self.fetch_metas(&files)?;
+        let metas = match (self.fetch_metas(&files), &self.extents) {
+            (Err(e), Some(store)) if e.kind == crate::error::ErrorKind::Corrupt => {
+                // Maybe bad bytes on local disk: drop what the extent store holds of these
+                // files and fetch them once more from the replica itself.
+                for (f, _) in &files {
+                    store.discard(&f.info.key);
+                }
+                self.fetch_metas(&files)?
+            }
+            (r, _) => r?,
+        };
         let header =
             metas.last().and_then(|m| m.header).ok_or_else(|| Error::internal("no header for the last plan file"))?;
         if !ltx::is_valid_page_size(header.page_size) {

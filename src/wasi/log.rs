@@ -67,11 +67,14 @@ impl Subscriber for Sink {
         let mut line = Line::default();
         event.record(&mut line);
         let level = *event.metadata().level();
+        // Redacted like every log line (`crate::redact`).
         if self.print.is_some_and(|l| level <= l) {
-            eprintln!("ltxvfs {level} {}: {}{}", event.metadata().target(), line.message, line.fields);
+            let text = format!("ltxvfs {level} {}: {}{}", event.metadata().target(), line.message, line.fields);
+            eprintln!("{}", crate::redact::redact_text(&text));
         }
         if level == Level::ERROR {
-            LAST_ERROR.with(|e| *e.borrow_mut() = Some(line.message));
+            let message = crate::redact::redact_text(&line.message).into_owned();
+            LAST_ERROR.with(|e| *e.borrow_mut() = Some(message));
         }
     }
     fn enter(&self, _span: &Id) {}

@@ -332,11 +332,27 @@ fn build_store(
                         b = b.with_config(key, v);
                     }
                 }
+                if !asks_for_instance_metadata(&getenv) {
+                    // No credentials anywhere and the instance provider not asked for: send
+                    // unsigned requests rather than reach for the cloud metadata address.
+                    b = b.with_skip_signature(true);
+                }
             }
         }
     }
 
     b.build().map_err(|e| Error::config(format!("cannot create the S3 client for bucket {:?}: {e}", cfg.bucket)))
+}
+
+/// Whether the credential chain may go on to the cloud metadata endpoint (169.254.169.254):
+/// only when `LITESTREAM_S3_CREDENTIALS=instance` asks for it, or a web-identity or container
+/// provider is configured (those are what the chain then uses).
+fn asks_for_instance_metadata(getenv: &dyn Fn(&str) -> Option<String>) -> bool {
+    let asked = getenv("LITESTREAM_S3_CREDENTIALS").is_some_and(|v| v.eq_ignore_ascii_case("instance"));
+    let web_identity = getenv("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() && getenv("AWS_ROLE_ARN").is_some();
+    let container = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+        || getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
+    asked || web_identity || container
 }
 
 /// Static keys from the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default
@@ -563,6 +579,18 @@ mod tests {
             Some(("my-ap".into(), "https://my-ap-123456789012.s3-accesspoint.us-west-2.amazonaws.com".into()))
         );
         assert_eq!(access_point_endpoint("arn:aws:s3:us-west-2:1:bucket/x", "x"), None);
+    }
+
+    #[test]
+    fn no_metadata_endpoint_unless_asked() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert!(!asks_for_instance_metadata(&env(&[])));
+        assert!(!asks_for_instance_metadata(&env(&[("AWS_ROLE_ARN", "r")])));
+        assert!(asks_for_instance_metadata(&env(&[("LITESTREAM_S3_CREDENTIALS", "instance")])));
+        assert!(asks_for_instance_metadata(&env(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "f"), ("AWS_ROLE_ARN", "r")])));
+        assert!(asks_for_instance_metadata(&env(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://x")])));
     }
 
     #[test]

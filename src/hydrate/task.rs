@@ -280,7 +280,9 @@ fn run(shared: &Shared, poll_interval: Duration) {
     if known.is_some() {
         set_state(shared, State::CatchingUp);
     }
-    let tick = (poll_interval / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    // Following the replica costs one pointer read per tick: keep the window in which a new
+    // transaction reads the replica path instead of the file short.
+    let tick = (poll_interval / 10).clamp(Duration::from_millis(10), Duration::from_millis(100));
     let mut pause = Duration::ZERO;
     let mut first = true;
     loop {

@@ -35,6 +35,15 @@ else
   exit 1
 fi
 
+# Fuzzing (issue 11; scripts/fuzz.sh, a short step of scripts/test.sh): the nightly toolchain
+# and cargo-fuzz from crates.io.
+if ! rustup toolchain list | grep -q '^nightly'; then
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi
+
 PY="${PYTHON:-python3}"
 PIP_FLAGS=(--disable-pip-version-check --quiet --root-user-action=ignore)
 if [ "$("$PY" -c 'import sys; print(sys.prefix)')" = "/usr" ]; then

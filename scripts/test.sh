@@ -36,6 +36,8 @@ step "cargo test (Rust API)" cargo test -p litestream-vfs --features embed --tes
 step "cargo run --example in_process" bash -c \
   'cargo run -q -p litestream-vfs --features embed --example in_process | grep -qx "rows=305 txid=0000000000000008 version=.*"'
 step "cargo test (host)" cargo test --release -p ltxvfs-host
+# Fuzz targets (fuzz/, cargo-fuzz on nightly): a short run of each, seeded from the fixtures.
+step "cargo fuzz (20 s per target)" bash scripts/fuzz.sh "${LTXVFS_FUZZ_SECONDS:-20}"
 built=1
 step "cargo build (release extension)" cargo build --release -p litestream-vfs || built=0
 # The WebAssembly component and its wasmtime host (tests/integration/test_component.py), when

@@ -51,11 +51,12 @@ impl Replica {
         Ok(listing)
     }
 
-    /// Drop persisted bytes of files the replica no longer has.
+    /// Forget files the replica no longer has: their file-table entries and persisted bytes.
     pub(super) fn forget_deleted(&self, listing: &Listing) {
+        let live: std::collections::HashSet<&str> =
+            (0..=SNAPSHOT_LEVEL).flat_map(|l| listing.level(l)).map(|f| f.key.as_str()).collect();
+        self.files.retain(&|f| live.contains(f.key.as_str()));
         if let Some(store) = &self.extents {
-            let live: std::collections::HashSet<&str> =
-                (0..=SNAPSHOT_LEVEL).flat_map(|l| listing.level(l)).map(|f| f.key.as_str()).collect();
             store.retain(&|key| live.contains(key));
         }
     }

@@ -19,7 +19,7 @@ impl Replica {
         if let Some(page) = self.cache.get(loc.file, loc.offset) {
             return Ok(page);
         }
-        let file = self.files.get(loc.file).ok_or_else(|| Error::internal("unknown file id"))?;
+        let file = self.files.get(loc.file).ok_or_else(gone)?;
         if let Some(store) = &self.extents {
             if let Some(frame) = store.get(&file.info.key, loc.offset..loc.end()) {
                 match self.decode_frames(&file, loc.offset, &frame, loc, view) {
@@ -108,7 +108,7 @@ impl Replica {
     fn fetch_extents_from(&self, extents: &[Extent], view: &View, want: PageLoc) -> Result<Bytes> {
         let mut files = Vec::with_capacity(extents.len());
         for e in extents {
-            files.push(self.files.get(e.file).ok_or_else(|| Error::internal("unknown file id"))?);
+            files.push(self.files.get(e.file).ok_or_else(gone)?);
         }
         let reqs: Vec<RangeRequest> =
             extents.iter().zip(&files).map(|(e, f)| Self::request(f, e.range.clone())).collect();
@@ -291,6 +291,12 @@ impl Drop for LeaderGuard<'_> {
         self.flight.cv.notify_all();
         self.map.lock().remove(&self.key);
     }
+}
+
+/// A view names a file the table forgot (deleted from the replica): `NotFound` makes the
+/// connection re-plan.
+fn gone() -> Error {
+    Error::not_found("ltx file no longer in the replica")
 }
 
 /// The checks of a decoded frame against its page index entry (pure, so unit-tested alone).

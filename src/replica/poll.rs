@@ -9,6 +9,13 @@ use std::sync::atomic::Ordering;
 use super::Replica;
 
 impl Replica {
+    /// Forget L0 and L1 files the poll's listing no longer shows (deleted after compaction), so
+    /// that the file table of a long-lived reader stays flat.
+    fn forget_polled_levels(&self, l0: &[LtxFileInfo], l1: &[LtxFileInfo]) {
+        let live: std::collections::HashSet<&str> = l0.iter().chain(l1).map(|f| f.key.as_str()).collect();
+        self.files.retain(&|f| f.level > 1 || live.contains(f.key.as_str()));
+    }
+
     /// Whether a poll is due (used where there is no background thread).
     pub fn poll_due(&self) -> bool {
         let last = self.last_poll_at.load(Ordering::Relaxed);
@@ -25,6 +32,7 @@ impl Replica {
         let mut lists = self.list_levels(&[0, 1], false)?.into_iter();
         let l0 = lists.next().unwrap_or_default();
         let l1 = lists.next().unwrap_or_default();
+        self.forget_polled_levels(&l0, &l1);
         let mut candidates: Vec<LtxFileInfo> = l0
             .into_iter()
             .filter(|f| f.max_txid > cur.txid)

@@ -60,3 +60,25 @@ test -x "$SCRIPTS/weed"
 "$PY" -c 'import litestream_vfs, apsw, boto3, pytest; litestream_vfs.loadable_path()'
 /usr/bin/python3 -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension(True)'
 echo "setup: ok (litestream $("$SCRIPTS/litestream" version), $(/usr/bin/sqlite3 --version | cut -d' ' -f1) CLI)"
+
+# --- Client recipes (tests/integration/test_clients.py, issue 13) -------------------------------
+# A venv of Debian's python (its sqlite3 can load extensions) with the clients the recipes drive,
+# and a Node project with better-sqlite3@12 (13 segfaults on node 20). Idempotent.
+CLIENTS="${LTXVFS_CLIENTS_DIR:-$HOME/.cache/ltxvfs-clients}"
+mkdir -p "$CLIENTS"
+if [ ! -x "$CLIENTS/venv/bin/python" ]; then /usr/bin/python3 -m venv "$CLIENTS/venv"; fi
+if ! "$CLIENTS/venv/bin/python" -c 'import datasette, sqlite_utils, pandas' 2>/dev/null; then
+  "$CLIENTS/venv/bin/pip" install --disable-pip-version-check --quiet datasette sqlite-utils pandas
+fi
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$CLIENTS/node/node_modules/better-sqlite3" ]; then
+    mkdir -p "$CLIENTS/node"
+    (cd "$CLIENTS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent better-sqlite3@12)
+  fi
+  (cd "$CLIENTS/node" && node -e 'new (require("better-sqlite3"))(":memory:")')
+else
+  echo "setup: npm not found (node 20 is expected; the better-sqlite3 recipe needs it)" >&2
+  exit 1
+fi
+"$CLIENTS/venv/bin/python" -c 'import datasette, sqlite_utils, pandas'
+echo "setup: client recipes ready in $CLIENTS"

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::replica::ReplicaOptions;
 use crate::time::parse_go_duration;
+use crate::write::WriteOptions;
 use std::time::Duration;
 
 /// What one main-database open asks for.
@@ -16,6 +17,21 @@ pub struct OpenConfig {
     pub hydration_enabled: Option<bool>,
     /// URI `hydration_path` (`None`: the environment decides).
     pub hydration_path: Option<String>,
+    /// Write mode (URI `write_enabled`, `sync_interval`, `buffer_path` over the environment).
+    pub write: WriteOptions,
+    /// Whether `buffer_path` came from the URI (used as is) rather than the environment.
+    pub buffer_path_from_uri: bool,
+}
+
+/// `sync_interval` as Go reads it (VFS.md §2.1): `0` is the default 1 s, negative means no
+/// periodic sync.
+pub fn sync_interval(key: &str, value: &str) -> Result<Option<Duration>> {
+    let ns = parse_go_duration(value).map_err(|e| Error::config(format!("invalid {key}: {e}")))?;
+    Ok(match ns {
+        0 => Some(Duration::from_secs(1)),
+        n if n < 0 => None,
+        n => Some(Duration::from_nanos(n as u64)),
+    })
 }
 
 fn duration(key: &str, value: &str) -> Result<i64> {
@@ -40,12 +56,19 @@ impl OpenConfig {
     /// Apply URI parameters over `base`. Unknown parameters are ignored; a value that does not
     /// parse is an error naming the parameter.
     pub fn from_params(params: &[(String, String)], base: ReplicaOptions) -> Result<Self> {
+        Self::from_params_with(params, base, WriteOptions::default())
+    }
+
+    /// [`OpenConfig::from_params`] over the environment's write settings.
+    pub fn from_params_with(params: &[(String, String)], base: ReplicaOptions, write: WriteOptions) -> Result<Self> {
         let mut cfg = OpenConfig {
             replica_url: None,
             cache_dir: None,
             options: base,
             hydration_enabled: None,
             hydration_path: None,
+            write,
+            buffer_path_from_uri: false,
         };
         for (key, value) in params {
             match key.as_str() {
@@ -74,12 +97,16 @@ impl OpenConfig {
                 "hydration_enabled" => cfg.hydration_enabled = Some(boolean(value)),
                 "hydration_path" => cfg.hydration_path = Some(value.clone()).filter(|v| !v.is_empty()),
                 "max_wait" => cfg.options.retry.max_wait = max_wait(value)?,
-                "write_enabled" if boolean(value) => {
-                    return Err(Error::config("write mode (write_enabled) is not supported by this build of ltxvfs"));
+                "write_enabled" => cfg.write.enabled = boolean(value),
+                "sync_interval" => cfg.write.sync_interval = sync_interval(key, value)?,
+                "buffer_path" if !value.is_empty() => {
+                    cfg.write.buffer_path = Some(value.clone());
+                    cfg.buffer_path_from_uri = true;
                 }
                 _ => {}
             }
         }
+        cfg.options.allow_empty = cfg.write.enabled;
         Ok(cfg)
     }
 
@@ -130,6 +157,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!((h.hydration_enabled, h.hydration_path.as_deref()), (Some(true), Some("/var/h.db")));
+        assert!(!c.write.enabled);
+    }
+
+    #[test]
+    fn parses_write_parameters() {
+        let c = OpenConfig::from_params(
+            &params(&[("write_enabled", "TRUE"), ("sync_interval", "500ms"), ("buffer_path", "/b")]),
+            ReplicaOptions::default(),
+        )
+        .unwrap();
+        assert!(c.write.enabled && c.options.allow_empty && c.buffer_path_from_uri);
+        assert_eq!(c.write.sync_interval, Some(Duration::from_millis(500)));
+        assert_eq!(c.write.buffer_path.as_deref(), Some("/b"));
+        for (v, want) in [("0", Some(Duration::from_secs(1))), ("-1s", None)] {
+            let c = OpenConfig::from_params(&params(&[("sync_interval", v)]), ReplicaOptions::default()).unwrap();
+            assert_eq!(c.write.sync_interval, want);
+        }
+        let c = OpenConfig::from_params(&params(&[("write_enabled", "yes")]), ReplicaOptions::default()).unwrap();
+        assert!(!c.write.enabled);
+        let c = OpenConfig::from_params(&params(&[("write_enabled", "1")]), ReplicaOptions::default()).unwrap();
+        assert!(c.write.enabled);
     }
 
     #[test]
@@ -142,6 +190,8 @@ mod tests {
             let e = OpenConfig::from_params(&params(&[(k, v)]), ReplicaOptions::default()).unwrap_err();
             assert_eq!(e.message, msg);
         }
+        let e = OpenConfig::from_params(&params(&[("sync_interval", "1")]), ReplicaOptions::default()).unwrap_err();
+        assert!(e.message.starts_with("invalid sync_interval: time: missing unit"), "{e}");
         let e = OpenConfig::from_params(&params(&[("poll_interval", "soon")]), ReplicaOptions::default()).unwrap_err();
         assert!(e.message.starts_with("invalid poll_interval: time: invalid duration"), "{e}");
     }

@@ -8,6 +8,9 @@ use crate::layout::format_txid;
 use crate::read_planner::AccessHistory;
 use crate::replica::{Replica, View};
 use crate::time::{format_rfc3339_nano_utc, is_latest, parse_time};
+use crate::write::buffer::BufferStore;
+use crate::write::transaction::{Snapshot, Transaction};
+use crate::write::{WriteOptions, Writer};
 use std::sync::Arc;
 
 /// SQLite's lock levels, as this VFS tracks them.
@@ -20,26 +23,50 @@ pub enum Lock {
     Exclusive,
 }
 
+/// What the connection's main file is doing (in the way Graft's `VolFileState` names it).
+enum FileState {
+    /// No lock: reads see the latest state.
+    Idle,
+    /// SHARED: a read transaction pinned this snapshot.
+    Reading(Snapshot),
+    /// RESERVED or above: this connection holds the writer slot.
+    Writing(Snapshot, Transaction),
+}
+
+/// How a connection may turn writes on (`PRAGMA litestream_write_enabled=1`).
+#[derive(Clone)]
+pub struct WriteAccess {
+    pub buffers: Arc<dyn BufferStore>,
+    pub options: WriteOptions,
+}
+
 pub struct Connection {
     replica: Arc<Replica>,
+    writer: Arc<Writer>,
+    id: u64,
     name: String,
     lock: Lock,
-    /// What reads see now; pinned at the SHARED lock.
-    view: Arc<View>,
+    state: FileState,
     /// A time-travel view, when set: pinned instead of the latest.
     travel: Option<Arc<View>>,
     history: AccessHistory,
+    write_enabled: bool,
+    /// Where writes can come from; `None` on a `mode=ro` open or a read-only build.
+    write_access: Option<WriteAccess>,
+    /// Why writes cannot be enabled when `write_access` is `None`.
+    no_write_reason: &'static str,
     /// The replica's hydrated local copy, when hydration is on.
     hydrator: Option<Arc<Hydrator>>,
 }
 
 /// Bytes of page 1 that the VFS presents differently from the file (VFS.md §7).
-fn page1_patch(view: &View) -> [(usize, u8); 14] {
-    // The change counter derives from the TXID: stable while the TXID is, so SQLite keeps its
-    // page cache; different when it moves, so SQLite drops it. Version-valid-for carries the
-    // same value, so SQLite trusts the in-header size, which is `commit`.
-    let counter = (view.txid as u32).to_be_bytes();
-    let size = view.commit.to_be_bytes();
+fn page1_patch(counter: u32, commit: u32) -> [(usize, u8); 14] {
+    // The change counter derives from the TXID and the local commits: stable while they are,
+    // so SQLite keeps its page cache; different when either moves, so SQLite drops it.
+    // Version-valid-for carries the same value, so SQLite trusts the in-header size, which is
+    // `commit`.
+    let counter = counter.to_be_bytes();
+    let size = commit.to_be_bytes();
     [
         (18, 1),
         (19, 1),
@@ -59,8 +86,8 @@ fn page1_patch(view: &View) -> [(usize, u8); 14] {
 }
 
 /// Apply the page-1 presentation to `buf`, read at `offset`.
-fn patch_page1(view: &View, offset: u64, buf: &mut [u8]) {
-    for (pos, byte) in page1_patch(view) {
+fn patch_page1(counter: u32, commit: u32, offset: u64, buf: &mut [u8]) {
+    for (pos, byte) in page1_patch(counter, commit) {
         if let Some(i) = (pos as u64).checked_sub(offset) {
             if let Some(b) = buf.get_mut(i as usize) {
                 *b = byte;
@@ -69,16 +96,39 @@ fn patch_page1(view: &View, offset: u64, buf: &mut [u8]) {
     }
 }
 
+fn read_only(why: &str) -> Error {
+    Error::new(ErrorKind::ReadOnly, format!("attempt to write a readonly database: {why}"))
+}
+
 impl Connection {
+    /// A read-only connection with a writer of its own (tests, tools).
     pub fn new(replica: Arc<Replica>, name: impl Into<String>) -> Self {
-        let view = replica.current();
+        let writer = Writer::new(replica.clone(), "");
+        Self::with_writer(replica, writer, name, None, "write mode is not configured")
+    }
+
+    /// A connection sharing `writer` with the other connections of its replica. With
+    /// `write_access` writes may be enabled; [`Connection::enable_writes`] turns them on.
+    pub fn with_writer(
+        replica: Arc<Replica>,
+        writer: Arc<Writer>,
+        name: impl Into<String>,
+        write_access: Option<WriteAccess>,
+        no_write_reason: &'static str,
+    ) -> Self {
+        let id = writer.connection_id();
         Self {
             replica,
+            writer,
+            id,
             name: name.into(),
             lock: Lock::None,
-            view,
+            state: FileState::Idle,
             travel: None,
             history: AccessHistory::default(),
+            write_enabled: false,
+            write_access,
+            no_write_reason,
             hydrator: None,
         }
     }
@@ -89,6 +139,17 @@ impl Connection {
         self
     }
 
+    /// Turn writes on for this connection (opens and recovers the replica's buffer first).
+    pub fn enable_writes(&mut self) -> Result<()> {
+        if self.write_enabled {
+            return Ok(());
+        }
+        let access = self.write_access.clone().ok_or_else(|| read_only(self.no_write_reason))?;
+        self.writer.enable(access.buffers.as_ref(), &access.options)?;
+        self.write_enabled = true;
+        Ok(())
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -97,35 +158,58 @@ impl Connection {
         &self.replica
     }
 
+    pub fn writer(&self) -> &Arc<Writer> {
+        &self.writer
+    }
+
     pub fn lock_level(&self) -> Lock {
         self.lock
     }
 
-    /// The view reads use now.
-    pub fn view(&self) -> &Arc<View> {
-        &self.view
+    /// Whether writes could be enabled on this connection (not `mode=ro`, not read-only build).
+    pub fn can_write(&self) -> bool {
+        self.write_access.is_some()
     }
 
-    /// The view a statement outside a transaction reports: the time-travel view, the pinned
-    /// one inside a transaction, the latest otherwise.
-    fn reporting_view(&self) -> Arc<View> {
-        if let Some(t) = &self.travel {
-            return t.clone();
+    pub fn writes_enabled(&self) -> bool {
+        self.write_enabled
+    }
+
+    /// The latest state for a new read transaction: the time-travel view, or the writer's.
+    fn fresh_snapshot(&self) -> Snapshot {
+        match &self.travel {
+            Some(t) => Snapshot::of_view(t.clone()),
+            None => self.writer.snapshot(),
         }
-        if self.lock >= Lock::Shared { self.view.clone() } else { self.replica.current() }
+    }
+
+    /// What reads see now.
+    fn snapshot(&self) -> Snapshot {
+        match &self.state {
+            FileState::Idle => self.fresh_snapshot(),
+            FileState::Reading(s) | FileState::Writing(s, _) => s.clone(),
+        }
+    }
+
+    /// The view a statement reports: the pinned one inside a transaction, the latest otherwise.
+    fn reporting_view(&self) -> Arc<View> {
+        self.snapshot().view
     }
 
     pub fn file_size(&self) -> u64 {
-        self.view.file_size()
+        match &self.state {
+            FileState::Writing(_, t) => t.commit as u64 * t.page_size as u64,
+            _ => self.snapshot().file_size(),
+        }
     }
 
-    /// Take a lock. SHARED from NONE pins the view for the whole read transaction. Anything
-    /// above SHARED is a write, which this read-only VFS refuses.
+    /// Take a lock. SHARED from NONE pins the snapshot for the whole read transaction;
+    /// RESERVED takes the replica's writer slot (VFS.md §6, §9.1).
     pub fn lock(&mut self, level: Lock) -> Result<()> {
-        if level > Lock::Shared {
-            return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
+        if level < self.lock {
+            return Err(Error::internal(format!("invalid lock downgrade: current={:?} target={level:?}", self.lock)));
         }
-        if self.lock == Lock::None && level == Lock::Shared {
+        if self.lock == Lock::None && level >= Lock::Shared {
             cfg_if::cfg_if! {
                 if #[cfg(target_family = "wasm")] {
                     // No poller thread here: poll on the transaction boundary when due.
@@ -136,34 +220,105 @@ impl Connection {
                     }
                 }
             }
-            self.view = match &self.travel {
-                Some(t) => t.clone(),
-                None => self.replica.current(),
-            };
+            self.state = FileState::Reading(self.fresh_snapshot());
+        }
+        if level >= Lock::Reserved && self.lock < Lock::Reserved {
+            if self.travel.is_some() {
+                return Err(read_only("time travel is set (PRAGMA litestream_time = 'latest' to write)"));
+            }
+            if !self.write_enabled {
+                return Err(read_only(self.no_write_reason_now()));
+            }
+            let snap = self.snapshot();
+            let txn = self.writer.begin(self.id, &snap)?;
+            self.state = FileState::Writing(snap, txn);
         }
         self.lock = self.lock.max(level);
         Ok(())
+    }
+
+    fn no_write_reason_now(&self) -> &'static str {
+        if self.write_access.is_some() {
+            "write mode is off (PRAGMA litestream_write_enabled=1)"
+        } else {
+            self.no_write_reason
+        }
     }
 
     pub fn unlock(&mut self, level: Lock) -> Result<()> {
         if level > Lock::Shared {
             return Err(Error::internal(format!("invalid unlock target: {level:?}")));
         }
+        let mut outcome = Ok(());
+        if let FileState::Writing(..) = self.state {
+            let FileState::Writing(_, txn) = std::mem::replace(&mut self.state, FileState::Idle) else {
+                unreachable!("matched above")
+            };
+            let snap = match self.writer.commit(self.id, txn) {
+                Ok(s) => s,
+                Err(e) => {
+                    outcome = Err(e);
+                    self.writer.snapshot()
+                }
+            };
+            self.state = FileState::Reading(snap);
+        }
+        if level == Lock::None {
+            self.state = FileState::Idle;
+        }
         self.lock = self.lock.min(level);
+        outcome
+    }
+
+    /// `xCheckReservedLock`: this connection or another of the replica holds the writer slot.
+    pub fn check_reserved(&self) -> bool {
+        self.lock >= Lock::Reserved || self.writer.slot_held()
+    }
+
+    /// `xWrite` of the main database: into the transaction's dirty set.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let FileState::Writing(snap, txn) = &mut self.state else {
+            return Err(read_only("no write transaction (RESERVED lock) is held"));
+        };
+        let replica = &self.replica;
+        txn.write(offset, data, |pgno| {
+            if let Some(p) = snap.local_page(pgno) {
+                return Ok(p);
+            }
+            if snap.view.index.get(pgno).is_some() {
+                return replica.read_page(&snap.view, pgno, &mut AccessHistory::default());
+            }
+            Ok(bytes::Bytes::from(vec![0u8; snap.page_size() as usize]))
+        })
+    }
+
+    /// `xTruncate` of the main database: shrink the transaction's size (VACUUM, auto-vacuum).
+    pub fn truncate(&mut self, size: u64) -> Result<()> {
+        let FileState::Writing(_, txn) = &mut self.state else {
+            return Err(read_only("no write transaction (RESERVED lock) is held"));
+        };
+        txn.truncate(size);
         Ok(())
     }
 
     /// Read `buf.len()` bytes at `offset`. Returns how many bytes exist (short at the end).
     pub fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let size = self.view.file_size();
+        let snap = self.snapshot();
+        let (size, page_size, commit) = match &self.state {
+            FileState::Writing(_, t) => (t.commit as u64 * t.page_size as u64, t.page_size as u64, t.commit),
+            _ => (snap.file_size(), snap.page_size() as u64, snap.commit()),
+        };
         if offset >= size {
             return Ok(0);
         }
-        let page_size = self.view.page_size as u64;
         let want = (buf.len() as u64).min(size - offset) as usize;
-        if let Some(h) = &self.hydrator {
-            if h.read(&self.view, offset, &mut buf[..want]) {
-                patch_page1(&self.view, offset, &mut buf[..want]);
+        // The hydrated file holds the replica's state only: not local changes.
+        let local = matches!(self.state, FileState::Writing(..))
+            || snap.overlay.commit.is_some()
+            || !snap.overlay.pages.is_empty();
+        if let (Some(h), false) = (&self.hydrator, local) {
+            if h.read(&snap.view, offset, &mut buf[..want]) {
+                patch_page1(snap.change_counter(), commit, offset, &mut buf[..want]);
                 return Ok(want);
             }
         }
@@ -172,14 +327,14 @@ impl Connection {
             let at = offset + done as u64;
             let pgno = u32::try_from(at / page_size + 1).map_err(|_| Error::corrupt("page number overflow"))?;
             let in_page = (at % page_size) as usize;
-            let page = self.page(pgno)?;
+            let page = self.page(&snap, pgno)?;
             let n = (want - done).min(page.len().saturating_sub(in_page));
             if n == 0 {
                 return Err(Error::corrupt(format!("page {pgno} is shorter than the page size")));
             }
             buf[done..done + n].copy_from_slice(&page[in_page..in_page + n]);
             if pgno == 1 {
-                for (pos, byte) in page1_patch(&self.view) {
+                for (pos, byte) in page1_patch(snap.change_counter(), commit) {
                     if pos >= in_page && pos < in_page + n {
                         buf[done + pos - in_page] = byte;
                     }
@@ -190,18 +345,30 @@ impl Connection {
         Ok(done)
     }
 
-    /// A page as the pinned view sees it; if the file it lives in has vanished, re-plan the
-    /// same state from the files that exist now and try once more.
-    fn page(&mut self, pgno: u32) -> Result<bytes::Bytes> {
-        match self.replica.read_page(&self.view, pgno, &mut self.history) {
+    /// A page as the pinned snapshot sees it: this transaction's dirty page, then the local
+    /// commits, then the replica. If the file it lives in has vanished, re-plan the same state
+    /// from the files that exist now and try once more.
+    fn page(&mut self, snap: &Snapshot, pgno: u32) -> Result<bytes::Bytes> {
+        if let FileState::Writing(_, t) = &self.state {
+            if let Some(p) = t.dirty.get(&pgno) {
+                return Ok(p.clone());
+            }
+        }
+        if let Some(p) = snap.local_page(pgno) {
+            return Ok(p);
+        }
+        match self.replica.read_page(&snap.view, pgno, &mut self.history) {
             Err(e) if e.kind == ErrorKind::NotFound => {
                 tracing::info!(connection = %self.name, error = %e, "file vanished, re-planning");
-                let fresh = self.replica.replan(&self.view).map_err(|re| re.context(format!("after {e}")))?;
+                let fresh = self.replica.replan(&snap.view).map_err(|re| re.context(format!("after {e}")))?;
                 if self.travel.is_some() {
                     self.travel = Some(fresh.clone());
                 }
-                self.view = fresh;
-                self.replica.read_page(&self.view, pgno, &mut self.history)
+                match &mut self.state {
+                    FileState::Reading(s) | FileState::Writing(s, _) => s.view = fresh.clone(),
+                    FileState::Idle => {}
+                }
+                self.replica.read_page(&fresh, pgno, &mut self.history)
             }
             other => other,
         }
@@ -217,9 +384,6 @@ impl Connection {
                 if e.kind == ErrorKind::NotAvailable { e.context("cannot calc restore plan") } else { e }
             })?;
             self.travel = Some(view);
-        }
-        if self.lock == Lock::None {
-            self.view = self.travel.clone().unwrap_or_else(|| self.replica.current());
         }
         Ok(())
     }
@@ -255,14 +419,15 @@ impl Connection {
             // A set answers with the new value: a PRAGMA that returns no column name makes
             // Python's sqlite3 raise MemoryError.
             ("litestream_time", Some(v)) => PragmaResult::Value(self.set_time(v).map(|_| Some(self.time_text()))),
-            ("litestream_write_enabled", None) => PragmaResult::Value(Ok(Some("0".into()))),
-            ("litestream_write_enabled", Some(v)) => PragmaResult::Value(match v.to_ascii_lowercase().as_str() {
-                "0" | "false" | "off" => Ok(Some("0".into())),
-                "1" | "true" | "on" => {
-                    Err(Error::new(ErrorKind::ReadOnly, "write mode is not supported by this build of ltxvfs"))
-                }
-                _ => Err(Error::config(format!("invalid value for litestream_write_enabled: {v} (use 0 or 1)"))),
-            }),
+            ("litestream_write_enabled", None) => {
+                PragmaResult::Value(Ok(Some(if self.write_enabled { "1" } else { "0" }.into())))
+            }
+            ("litestream_write_enabled", Some(v)) => PragmaResult::Value(self.set_write_enabled(v)),
+            ("litestream_sync", _) => PragmaResult::Value(self.sync_now()),
+            ("litestream_discard_local", Some(v)) => PragmaResult::Value(self.discard_local(v)),
+            ("litestream_conflict", None) => {
+                PragmaResult::Value(Ok(Some(self.writer.conflict().map(|c| c.error().message).unwrap_or_default())))
+            }
             ("litestream_hydration_progress", None) => {
                 PragmaResult::Value(Ok(Some(self.hydrator.as_ref().map_or("0".into(), |h| h.progress_text()))))
             }
@@ -277,10 +442,61 @@ impl Connection {
                 | "litestream_lag"
                 | "litestream_hydration_progress"
                 | "litestream_hydration_file"
-                | "litestream_hydration_state"),
+                | "litestream_hydration_state"
+                | "litestream_conflict"),
                 Some(_),
             ) => PragmaResult::Value(read_only(n)),
             _ => PragmaResult::NotOurs,
+        }
+    }
+}
+
+impl Connection {
+    /// `PRAGMA litestream_write_enabled = v` (VFS.md §9.6).
+    fn set_write_enabled(&mut self, v: &str) -> Result<Option<String>> {
+        match v.to_ascii_lowercase().as_str() {
+            "0" | "false" | "off" => {
+                if self.write_enabled {
+                    if self.lock >= Lock::Reserved {
+                        return Err(Error::config("cannot disable writes inside a write transaction"));
+                    }
+                    self.writer.disable()?;
+                    self.write_enabled = false;
+                }
+                Ok(Some("0".into()))
+            }
+            "1" | "true" | "on" => self.enable_writes().map(|_| Some("1".into())),
+            _ => Err(Error::config(format!("invalid value for litestream_write_enabled: {v} (use 0 or 1)"))),
+        }
+    }
+
+    /// `PRAGMA litestream_sync`: upload now; the remote TXID.
+    fn sync_now(&mut self) -> Result<Option<String>> {
+        if !self.write_enabled {
+            return Err(read_only(self.no_write_reason_now()));
+        }
+        self.writer.sync().map(|t| Some(format_txid(t)))
+    }
+
+    /// `PRAGMA litestream_discard_local = 1`: drop local changes, follow the replica.
+    fn discard_local(&mut self, v: &str) -> Result<Option<String>> {
+        if !matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on") {
+            return Err(Error::config(format!("invalid value for litestream_discard_local: {v} (use 1)")));
+        }
+        if self.lock >= Lock::Reserved {
+            return Err(Error::config("cannot discard local changes inside a write transaction"));
+        }
+        self.writer.discard_local().map(|t| Some(format_txid(t)))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let FileState::Writing(..) = self.state {
+            self.writer.release(self.id);
+        }
+        if self.write_enabled {
+            self.writer.close_connection();
         }
     }
 }

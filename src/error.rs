@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Auth,
     /// Remote has newer transactions than this writer expected.
     Conflict,
+    /// Another connection of this process holds the writer slot (`SQLITE_BUSY`).
+    Busy,
     /// The replica has a hole in its TXID sequence.
     Gap,
     /// Bad configuration: URL, URI parameter, environment variable.

@@ -33,6 +33,7 @@ pub mod vfs;
 /// The WebAssembly component shell (wit exports, wasi-http storage, bundled SQLite).
 #[cfg(target_family = "wasm")]
 pub mod wasi;
+pub mod write;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -19,6 +19,8 @@ use crate::replica::{Replica, ReplicaOptions};
 use crate::replica_url::ReplicaUrl;
 use crate::storage::{Clock, Storage};
 use crate::temp_files::{TempFile, TempFiles};
+use crate::write::buffer::BufferStore;
+use crate::write::{WriteOptions, registry as writers};
 use sqlite_plugin::flags::{AccessFlags, LockLevel, OpenKind, OpenOpts};
 use sqlite_plugin::vars;
 use sqlite_plugin::vfs::{Pragma, PragmaErr, Vfs, VfsHandle, VfsResult};
@@ -42,6 +44,18 @@ pub trait Host: Send + Sync + 'static {
     /// The default persistent cache directory (environment), if any.
     fn default_cache_dir(&self) -> Option<String> {
         None
+    }
+    /// Write settings before URI parameters apply (environment).
+    fn default_write(&self) -> WriteOptions {
+        WriteOptions::default()
+    }
+    /// Where write buffers live; `None` makes this shell read-only.
+    fn write_buffers(&self) -> Option<Arc<dyn BufferStore>> {
+        None
+    }
+    /// Why writes are refused when [`Host::write_buffers`] is `None`.
+    fn read_only_reason(&self) -> &'static str {
+        "write mode is not available in this build of ltxvfs (read-only)"
     }
     /// A persistent extent store for this replica under `dir`; `None` where there is no disk.
     fn extent_store(&self, _url: &ReplicaUrl, _dir: &str) -> Result<Option<Arc<dyn ExtentStore>>> {
@@ -74,8 +88,11 @@ pub enum Handle {
 }
 
 impl VfsHandle for Handle {
+    /// Main files are opened read-write unless the open asked for read-only (`mode=ro`), so
+    /// that `PRAGMA litestream_write_enabled=1` works later (VFS.md §9.6); writes with write
+    /// mode off fail at the RESERVED lock with SQLITE_READONLY.
     fn readonly(&self) -> bool {
-        matches!(self, Handle::Main(_))
+        matches!(self, Handle::Main(c) if !c.can_write())
     }
     fn in_memory(&self) -> bool {
         false
@@ -91,11 +108,38 @@ impl<H: Host> LitestreamVfs<H> {
         Self { host }
     }
 
+    /// Open a main database: share the replica and its writer, enable writes if asked.
+    fn open_main(&self, name: &str, params: &[(String, String)], read_only: bool) -> Result<Connection> {
+        let (replica, hydrator, cfg, key, url) = self.open_replica(name, params)?;
+        let writer = writers::writer_for(&key, &url, &replica);
+        let (access, reason) = match (self.host.write_buffers(), read_only) {
+            (_, true) => (None, "the database was opened read-only (mode=ro)"),
+            (None, false) => (None, self.host.read_only_reason()),
+            (Some(buffers), false) => {
+                let mut options = cfg.write.clone();
+                if !cfg.buffer_path_from_uri {
+                    options.buffer_path = options.buffer_path.map(|p| writers::numbered_path(&p));
+                }
+                (Some(crate::connection::WriteAccess { buffers, options }), "")
+            }
+        };
+        let mut conn = Connection::with_writer(replica, writer, name, access, reason).with_hydrator(hydrator);
+        if cfg.write.enabled {
+            conn.enable_writes()?;
+        }
+        Ok(conn)
+    }
+
     /// Open (or share) the replica a main-database open asks for.
-    fn open_replica(&self, name: &str, params: &[(String, String)]) -> Result<(Arc<Replica>, Option<Arc<Hydrator>>)> {
+    #[allow(clippy::type_complexity)]
+    fn open_replica(
+        &self,
+        name: &str,
+        params: &[(String, String)],
+    ) -> Result<(Arc<Replica>, Option<Arc<Hydrator>>, OpenConfig, String, String)> {
         let mut all = self.host.named_params(name);
         all.extend_from_slice(params);
-        let mut cfg = OpenConfig::from_params(&all, self.host.default_options())?;
+        let mut cfg = OpenConfig::from_params_with(&all, self.host.default_options(), self.host.default_write())?;
         if cfg.cache_dir.is_none() {
             cfg.cache_dir = self.host.default_cache_dir();
         }
@@ -117,7 +161,7 @@ impl<H: Host> LitestreamVfs<H> {
         })?;
         let env = self.host.default_hydration();
         if !cfg.hydration_enabled.unwrap_or(env.enabled) {
-            return Ok((replica, None));
+            return Ok((replica, None, cfg, key, url_text));
         }
         // One task and one file per replica and path; connections to the replica share them.
         let path = cfg.hydration_path.clone().or(env.path);
@@ -126,7 +170,7 @@ impl<H: Host> LitestreamVfs<H> {
             tracing::info!(db = name, path = %file.path(), "hydration enabled");
             Ok(Hydrator::start(&replica, file))
         })?;
-        Ok((replica, Some(hydrator)))
+        Ok((replica, Some(hydrator), cfg, key, url_text))
     }
 }
 
@@ -137,6 +181,14 @@ fn code(e: &Error, during: &str, default: i32) -> i32 {
         ErrorKind::Corrupt => vars::SQLITE_CORRUPT,
         ErrorKind::ReadOnly => vars::SQLITE_READONLY,
         _ => default,
+    }
+}
+
+/// Map a main-file write error: read-only stays SQLITE_READONLY, the rest is an I/O error.
+fn write_code(e: &Error, during: &str) -> i32 {
+    match e.kind {
+        ErrorKind::ReadOnly => vars::SQLITE_READONLY,
+        _ => code(e, during, vars::SQLITE_IOERR_WRITE),
     }
 }
 
@@ -179,11 +231,10 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
             OpenKind::MainDb => {
                 let name = path.unwrap_or("");
                 let params = take_open_params();
-                let opened = self.open_replica(name, &params);
+                let opened = self.open_main(name, &params, opts.mode().is_readonly());
                 self.host.open_finished(name, opened.as_ref().map(|_| ()));
-                let (replica, hydrator) =
-                    opened.map_err(|e| code(&e, &format!("open {name}"), vars::SQLITE_CANTOPEN))?;
-                Ok(Handle::Main(Box::new(Connection::new(replica, name).with_hydrator(hydrator))))
+                let conn = opened.map_err(|e| code(&e, &format!("open {name}"), vars::SQLITE_CANTOPEN))?;
+                Ok(Handle::Main(Box::new(conn)))
             }
             OpenKind::Wal => {
                 tracing::debug!("refusing a WAL file: this VFS has no shared memory");
@@ -222,7 +273,7 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
 
     fn truncate(&self, handle: &mut Handle, size: usize) -> VfsResult<()> {
         guard("truncate", || match handle {
-            Handle::Main(_) => Err(vars::SQLITE_READONLY),
+            Handle::Main(c) => c.truncate(size as u64).map_err(|e| write_code(&e, "truncate")),
             Handle::Temp(t) => {
                 t.truncate(size as u64).map_err(|e| code(&e, "temp truncate", vars::SQLITE_IOERR_TRUNCATE))
             }
@@ -231,7 +282,7 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
 
     fn write(&self, handle: &mut Handle, offset: usize, data: &[u8]) -> VfsResult<usize> {
         guard("write", || match handle {
-            Handle::Main(_) => Err(vars::SQLITE_READONLY),
+            Handle::Main(c) => c.write(offset as u64, data).map(|_| data.len()).map_err(|e| write_code(&e, "write")),
             Handle::Temp(t) => t
                 .write_at(offset as u64, data)
                 .map(|_| data.len())
@@ -253,7 +304,17 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
     fn lock(&self, handle: &mut Handle, level: LockLevel) -> VfsResult<()> {
         guard("lock", || match handle {
             Handle::Main(c) => c.lock(lock_of(level)).map_err(|e| match e.kind {
-                ErrorKind::ReadOnly => vars::SQLITE_READONLY,
+                ErrorKind::ReadOnly => {
+                    tracing::debug!("lock: {e}");
+                    vars::SQLITE_READONLY
+                }
+                ErrorKind::Busy => {
+                    tracing::debug!("lock: {e}");
+                    vars::SQLITE_BUSY
+                }
+                // The conflict's message names both TXIDs and the buffer; SQLite only passes
+                // the code on, so the message goes to the log and to PRAGMA litestream_sync.
+                ErrorKind::Conflict => code(&e, "lock", vars::SQLITE_READONLY),
                 _ => code(&e, "lock", vars::SQLITE_IOERR_LOCK),
             }),
             Handle::Temp(_) => Ok(()),
@@ -262,13 +323,16 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
 
     fn unlock(&self, handle: &mut Handle, level: LockLevel) -> VfsResult<()> {
         guard("unlock", || match handle {
-            Handle::Main(c) => c.unlock(lock_of(level)).map_err(|e| code(&e, "unlock", vars::SQLITE_IOERR_UNLOCK)),
+            Handle::Main(c) => c.unlock(lock_of(level)).map_err(|e| code(&e, "commit", vars::SQLITE_IOERR_FSYNC)),
             Handle::Temp(_) => Ok(()),
         })
     }
 
-    fn check_reserved_lock(&self, _handle: &mut Handle) -> VfsResult<bool> {
-        Ok(false)
+    fn check_reserved_lock(&self, handle: &mut Handle) -> VfsResult<bool> {
+        guard("check_reserved_lock", || match handle {
+            Handle::Main(c) => Ok(c.check_reserved()),
+            Handle::Temp(_) => Ok(false),
+        })
     }
 
     fn close(&self, handle: Handle) -> VfsResult<()> {

@@ -2,6 +2,7 @@
 
 use ltxvfs::hydrate::HydrationConfig;
 use ltxvfs::replica_url::{ReplicaUrl, legacy_s3_url_from_env};
+use ltxvfs::write::WriteOptions;
 use ltxvfs::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct EnvConfig {
     pub cache_dir: Option<String>,
     /// `LITESTREAM_HYDRATION_ENABLED`, `LITESTREAM_HYDRATION_PATH` (read only when enabled).
     pub hydration: HydrationConfig,
+    /// `LITESTREAM_WRITE_ENABLED`, `LITESTREAM_SYNC_INTERVAL`, `LITESTREAM_BUFFER_PATH`.
+    pub write: WriteOptions,
 }
 
 pub fn env(key: &str) -> Option<String> {
@@ -35,8 +38,13 @@ impl EnvConfig {
             }
             None => legacy_s3_url_from_env(&env)?.map(|u| u.original),
         };
-        if is_true("LITESTREAM_WRITE_ENABLED") {
-            return Err(Error::config("LITESTREAM_WRITE_ENABLED: write mode is not supported by this build of ltxvfs"));
+        let mut write = WriteOptions { enabled: is_true("LITESTREAM_WRITE_ENABLED"), ..Default::default() };
+        if write.enabled {
+            // Read only when write mode is on, as Go does (VFS.md §2.1).
+            if let Some(v) = env("LITESTREAM_SYNC_INTERVAL") {
+                write.sync_interval = ltxvfs::config::sync_interval("LITESTREAM_SYNC_INTERVAL", &v)?;
+            }
+            write.buffer_path = env("LITESTREAM_BUFFER_PATH");
         }
         Ok(Self {
             replica_url,
@@ -48,6 +56,7 @@ impl EnvConfig {
                 let enabled = is_true("LITESTREAM_HYDRATION_ENABLED");
                 HydrationConfig { enabled, path: env("LITESTREAM_HYDRATION_PATH").filter(|_| enabled) }
             },
+            write,
         })
     }
 }

@@ -5,6 +5,7 @@ use crate::env_config::env;
 use crate::extent_cache::DiskExtentCache;
 use crate::hydration_file::DiskHydrationFile;
 use crate::temp_files::DiskTempFiles;
+use crate::write_buffer::DiskBuffers;
 use ltxvfs::Result;
 use ltxvfs::extent_store::ExtentStore;
 use ltxvfs::hydrate::HydrationConfig;
@@ -14,6 +15,8 @@ use ltxvfs::replica_url::{ReplicaUrl, Scheme};
 use ltxvfs::storage::{Clock, Storage, SystemClock};
 use ltxvfs::temp_files::TempFiles;
 use ltxvfs::vfs::Host;
+use ltxvfs::write::WriteOptions;
+use ltxvfs::write::buffer::BufferStore;
 use std::sync::Arc;
 
 pub struct NativeHost {
@@ -25,6 +28,8 @@ pub struct NativeHost {
     default_cache_dir: Option<String>,
     hydration: HydrationConfig,
     temp: DiskTempFiles,
+    write: WriteOptions,
+    buffers: Arc<DiskBuffers>,
 }
 
 impl NativeHost {
@@ -32,6 +37,8 @@ impl NativeHost {
         Self {
             storage_override: None,
             base_params: Vec::new(),
+            write: WriteOptions::default(),
+            buffers: Arc::new(DiskBuffers),
             default_url,
             default_cache_dir,
             hydration,
@@ -50,6 +57,12 @@ impl NativeHost {
     /// Options applied to every open before per-name and URI parameters.
     pub fn with_base_params(mut self, params: Vec<(String, String)>) -> Self {
         self.base_params = params;
+        self
+    }
+
+    /// The environment's write settings.
+    pub fn with_write(mut self, write: WriteOptions) -> Self {
+        self.write = write;
         self
     }
 }
@@ -90,6 +103,12 @@ impl Host for NativeHost {
     }
     fn temp_files(&self) -> &dyn TempFiles {
         &self.temp
+    }
+    fn default_write(&self) -> WriteOptions {
+        self.write.clone()
+    }
+    fn write_buffers(&self) -> Option<Arc<dyn BufferStore>> {
+        Some(self.buffers.clone())
     }
     fn default_cache_dir(&self) -> Option<String> {
         self.default_cache_dir.clone()

@@ -22,6 +22,7 @@ pub mod storage;
 pub use embed::{Config, configure, register, register_default};
 pub use ltxvfs::{Error, ErrorKind, Result};
 mod temp_files;
+mod write_buffer;
 
 use env_config::EnvConfig;
 use sqlite_plugin::sqlite3_api_routines;
@@ -47,7 +48,8 @@ fn register_extension(api_ptr: *mut sqlite3_api_routines) -> Result<(), String> 
     if let Some(text) = env_config::env("LITESTREAM_VFS_CONFIG") {
         named_config::configure_from_env(&text).map_err(|e| e.message)?;
     }
-    let host = host::NativeHost::new(cfg.replica_url.clone(), cfg.cache_dir.clone(), cfg.hydration.clone());
+    let host = host::NativeHost::new(cfg.replica_url.clone(), cfg.cache_dir.clone(), cfg.hydration.clone())
+        .with_write(cfg.write.clone());
     let raw = registration::register_vfs(c"litestream", host)?;
     sql_functions::set_our_vfs(raw);
     if cfg.make_default {

@@ -12,6 +12,7 @@
 mod access;
 mod listing;
 mod metadata;
+mod own_upload;
 mod pages;
 mod poll;
 mod views;
@@ -53,6 +54,9 @@ pub struct ReplicaOptions {
     /// Retries of storage calls (URI `max_wait`): the storage is wrapped in a
     /// [`RetryingStorage`] layer with this policy.
     pub retry: RetryPolicy,
+    /// Open an empty replica at once as a new database (write mode, VFS.md §9.7) instead of
+    /// waiting for a first snapshot.
+    pub allow_empty: bool,
 }
 
 impl Default for ReplicaOptions {
@@ -65,6 +69,7 @@ impl Default for ReplicaOptions {
             tail_fetch: 64 * 1024,
             head_fetch: 64 * 1024,
             retry: RetryPolicy::default(),
+            allow_empty: false,
         }
     }
 }
@@ -191,6 +196,18 @@ impl Replica {
             this.forget_deleted(&listing);
             match restore_plan(&listing, Target::Latest) {
                 Ok(plan) => break this.build_view(&plan, None)?,
+                Err(e) if e.kind == ErrorKind::NotAvailable && this.opts.allow_empty && listing.is_empty() => {
+                    tracing::info!(replica = %this.storage.describe(), "no existing database found, creating new database");
+                    break View {
+                        index: PageIndex::new(),
+                        page_size: 4096,
+                        commit: 0,
+                        txid: 0,
+                        created_at: 0,
+                        max_l1: 0,
+                        target: None,
+                    };
+                }
                 Err(e) if e.kind == ErrorKind::NotAvailable => {
                     let waited = Duration::from_nanos((this.clock.now() - started).max(0) as u64);
                     if waited >= this.opts.open_timeout {

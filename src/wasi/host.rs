@@ -41,4 +41,7 @@ impl Host for ComponentHost {
     fn temp_files(&self) -> &dyn TempFiles {
         &self.temp
     }
+    fn read_only_reason(&self) -> &'static str {
+        "the WebAssembly component is read-only: write mode needs the native extension"
+    }
 }

@@ -49,6 +49,11 @@ pub trait Host: Send + Sync + 'static {
     fn default_write(&self) -> WriteOptions {
         WriteOptions::default()
     }
+    /// Make a replica that may not exist yet writable (a write-enabled open creates the
+    /// database: VFS.md §9.7), e.g. create a `file://` directory.
+    fn prepare_new_replica(&self, _url: &ReplicaUrl) -> Result<()> {
+        Ok(())
+    }
     /// Where write buffers live; `None` makes this shell read-only.
     fn write_buffers(&self) -> Option<Arc<dyn BufferStore>> {
         None
@@ -150,6 +155,9 @@ impl<H: Host> LitestreamVfs<H> {
         })?;
         let url = ReplicaUrl::parse(&url_text)?;
         let key = cfg.replica_key(&url_text);
+        if cfg.write.enabled {
+            self.host.prepare_new_replica(&url)?;
+        }
         let replica = shared_replica(&key, || {
             let storage = self.host.storage(&url)?;
             let extents = match &cfg.cache_dir {

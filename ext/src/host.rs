@@ -83,6 +83,13 @@ impl Host for NativeHost {
         }
         crate::storage::open_storage(url, &env)
     }
+    fn prepare_new_replica(&self, url: &ReplicaUrl) -> Result<()> {
+        if url.scheme == Scheme::File {
+            std::fs::create_dir_all(&url.path)
+                .map_err(|e| ltxvfs::Error::config(format!("cannot create replica directory {}: {e}", url.path)))?;
+        }
+        Ok(())
+    }
     fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
     }

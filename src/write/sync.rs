@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ltx::{self, HEADER_FLAG_NO_CHECKSUM, Header, lock_pgno};
 use crate::plan::LtxFileInfo;
 use bytes::Bytes;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The pages of the file for TXID `txid`: a snapshot (pages 1..=commit without holes, the
@@ -209,7 +209,7 @@ pub fn start_ticker(w: &Arc<Writer>, interval: Duration) {
         if #[cfg(target_family = "wasm")] {
             let _ = (w, interval);
         } else {
-            let weak: Weak<Writer> = Arc::downgrade(w);
+            let weak: std::sync::Weak<Writer> = Arc::downgrade(w);
             let spawned = std::thread::Builder::new().name("ltxvfs-sync".into()).spawn(move || loop {
                 std::thread::sleep(interval);
                 let Some(w) = weak.upgrade() else { break };

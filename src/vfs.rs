@@ -155,6 +155,9 @@ impl<H: Host> LitestreamVfs<H> {
         })?;
         let url = ReplicaUrl::parse(&url_text)?;
         let key = cfg.replica_key(&url_text);
+        // What a write buffer belongs to: the scheme, bucket and path, not the endpoint or options
+        // (the same bucket reached through another endpoint is the same replica).
+        let identity = format!("{}://{}/{}", url.scheme.as_str(), url.host, url.path.trim_start_matches('/'));
         if cfg.write.enabled {
             self.host.prepare_new_replica(&url)?;
         }
@@ -169,7 +172,7 @@ impl<H: Host> LitestreamVfs<H> {
         })?;
         let env = self.host.default_hydration();
         if !cfg.hydration_enabled.unwrap_or(env.enabled) {
-            return Ok((replica, None, cfg, key, url_text));
+            return Ok((replica, None, cfg, key, identity));
         }
         // One task and one file per replica and path; connections to the replica share them.
         let path = cfg.hydration_path.clone().or(env.path);
@@ -178,7 +181,7 @@ impl<H: Host> LitestreamVfs<H> {
             tracing::info!(db = name, path = %file.path(), "hydration enabled");
             Ok(Hydrator::start(&replica, file))
         })?;
-        Ok((replica, Some(hydrator), cfg, key, url_text))
+        Ok((replica, Some(hydrator), cfg, key, identity))
     }
 }
 

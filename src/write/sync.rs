@@ -55,8 +55,7 @@ pub fn sync(w: &Writer) -> Result<u64> {
     let mut st = w.state.lock();
     st.syncing = false;
     match result {
-        Ok(view) => {
-            let g = overlay.generation;
+        Ok((view, g)) => {
             let mut next = (*st.overlay).clone();
             next.pages.retain(|_, (gen_, _)| *gen_ > g);
             next.synced_generation = g;
@@ -113,7 +112,7 @@ fn upload(
     overlay: &Overlay,
     page_size: u32,
     _buffer: String,
-) -> Result<Arc<crate::replica::View>> {
+) -> Result<(Arc<crate::replica::View>, u64)> {
     let replica = &w.replica;
     let expected = base.txid;
     let txid = expected + 1;
@@ -122,8 +121,8 @@ fn upload(
     // An earlier attempt whose answer was lost may have landed: then it is ours to index.
     let l0 = replica.level0()?;
     if let Some(f) = l0.iter().find(|f| f.key == key) {
-        if let Some(view) = adopt_if_ours(w, f, page_size)? {
-            return Ok(view);
+        if let Some(adopted) = adopt_if_ours(w, f, page_size)? {
+            return Ok(adopted);
         }
     }
     if let Some(newer) = l0.iter().filter(|f| f.max_txid > expected).map(|f| f.max_txid).max() {
@@ -169,13 +168,17 @@ fn upload(
             _ => e,
         })?;
     tracing::info!(txid, pages = pages.len(), size, "synced to remote");
-    Ok(view)
+    Ok((view, overlay.generation))
 }
 
-/// If the level-0 file `f` is one this writer uploaded (its bytes match an upload record),
-/// index it and return the view.
-fn adopt_if_ours(w: &Writer, f: &LtxFileInfo, page_size: u32) -> Result<Option<Arc<crate::replica::View>>> {
-    let Some(crc) = w.last_upload_crc()? else { return Ok(None) };
+/// If the level-0 file `f` is one this writer uploaded (its bytes match the last upload record),
+/// index it and return the view and the generation of the commits it holds.
+fn adopt_if_ours(w: &Writer, f: &LtxFileInfo, page_size: u32) -> Result<Option<(Arc<crate::replica::View>, u64)>> {
+    let Some(up) = w.last_upload()? else { return Ok(None) };
+    if up.txid != f.max_txid {
+        return Ok(None);
+    }
+    let crc = up.file_crc;
     let bytes = w.replica.fetch_object(&f.key, f.size)?;
     if ltx::crc64_iso(&bytes) != crc {
         return Ok(None);
@@ -186,7 +189,7 @@ fn adopt_if_ours(w: &Writer, f: &LtxFileInfo, page_size: u32) -> Result<Option<A
     }
     let pages: Vec<(u32, Bytes)> = decoded.pages.into_iter().map(|(p, d)| (p, Bytes::from(d))).collect();
     tracing::info!(key = %f.key, "an earlier upload had landed; indexing it");
-    Ok(Some(w.replica.index_own(f, &decoded.header, &decoded.index, &pages)))
+    Ok(Some((w.replica.index_own(f, &decoded.header, &decoded.index, &pages), up.generation)))
 }
 
 impl Writer {
@@ -194,12 +197,12 @@ impl Writer {
         buf.as_ref().map(|b| b.name.clone()).unwrap_or_default()
     }
 
-    /// The CRC of the last upload recorded in the buffer.
-    fn last_upload_crc(&self) -> Result<Option<u64>> {
+    /// The last upload recorded in the buffer.
+    fn last_upload(&self) -> Result<Option<UploadRecord>> {
         let mut buf = self.buffer.lock();
         let Some(ob) = buf.as_mut() else { return Ok(None) };
         let Some(bytes) = ob.file.load()? else { return Ok(None) };
-        Ok(super::buffer::parse(&ob.name, &bytes)?.upload.map(|u| u.file_crc))
+        Ok(super::buffer::parse(&ob.name, &bytes)?.upload)
     }
 }
 

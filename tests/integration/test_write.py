@@ -430,3 +430,34 @@ def test_conflict_between_two_processes_reaches_sql(ext_path, replica, tmp_path)
     assert rb[8]["rows"] == [["base,a"]]
     assert "error" not in rb[9] and rb[10]["rows"] == [["0000000000000003"]]
     assert W.l0_txids(url, s3) == [1, 2, 3]
+
+
+def test_upload_faults_are_reported_then_recovered_without_duplicates(ext_path, seaweedfs, s3_prefix,
+                                                                      tmp_path):
+    """Faults during upload (5xx, a reset after the object landed, a stall): each sync reports
+    its error, the commits stay, and the next sync succeeds with no TXID duplicated or lost (a
+    landed upload whose answer was lost is recognised as ours)."""
+    proxy = W.FaultProxy(seaweedfs.endpoint, ["500", "reset", "stall", None])
+    url = seaweedfs.url(s3_prefix).replace(seaweedfs.endpoint, proxy.endpoint)
+    try:
+        res = W.run_steps(ext_path, wuri(url, sync_interval="-1s", buffer_path=tmp_path / "buf"), [
+            "CREATE TABLE t(x)", "INSERT INTO t VALUES(1)",
+            {"q": "PRAGMA litestream_sync"},                  # 500
+            {"q": "PRAGMA litestream_sync"},                  # lands, answer lost
+            {"q": "PRAGMA litestream_sync"},                  # recognised as ours: TXID 1 (no PUT)
+            "INSERT INTO t VALUES(2)",
+            {"q": "PRAGMA litestream_sync"},                  # stalls past the request timeout
+            {"q": "SELECT count(*) FROM t"},
+            {"q": "PRAGMA litestream_sync"},
+        ], seaweedfs.creds_env(), timeout=90)
+    finally:
+        proxy.close()
+    assert "error" in res[2] and "error" in res[3], res
+    assert res[4]["rows"] == [["0000000000000001"]], res[4]
+    assert "error" in res[6], res[6]
+    assert res[7]["rows"] == [[2]]
+    assert res[8]["rows"] == [["0000000000000002"]], res
+    direct = seaweedfs.url(s3_prefix)
+    assert W.l0_txids(direct, seaweedfs) == [1, 2]
+    out = W.restore(direct, tmp_path / "r.db", env=seaweedfs.creds_env())
+    assert plain_rows(out, "SELECT group_concat(x) FROM t") == [("1,2",)]

@@ -127,3 +127,55 @@ def kill9(p: subprocess.Popen) -> list[int]:
     os.killpg(p.pid, 9)
     out, _ = p.communicate(timeout=10)
     return [int(x) for x in out.decode().split() if x.isdigit()]
+
+
+class FaultProxy:
+    """bench/proxy.py's forwarding handler in this process, with faults injected into PUTs: each
+    PUT takes the next entry of `faults` — "500" (answered 500, not forwarded), "reset"
+    (forwarded, so the object lands, then the connection is closed without an answer), "stall"
+    (forwarded after `stall_s` seconds) or None (forwarded)."""
+
+    def __init__(self, upstream_endpoint: str, faults: list, stall_s: float = 12.0):
+        import importlib.util
+        import threading
+        spec = importlib.util.spec_from_file_location(
+            "bench_proxy", Path(__file__).resolve().parents[2] / "bench" / "proxy.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        base = mod.make_handler(urllib.parse.urlsplit(upstream_endpoint).netloc, 0.0, mod.Counters())
+        self.faults = list(faults)
+        self.puts = []
+        outer = self
+
+        class Handler(base):
+            def do_PUT(self):
+                fault = outer.faults.pop(0) if outer.faults else None
+                outer.puts.append((self.path, fault))
+                if fault == "500":
+                    n = int(self.headers.get("Content-Length") or 0)
+                    if n:
+                        self.rfile.read(n)
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault == "stall":
+                    time.sleep(stall_s)
+                if fault == "reset":
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else None
+                    self._forward(body)
+                    self.close_connection = True
+                    import socket
+                    self.request.shutdown(socket.SHUT_RDWR)
+                    return
+                self._proxy()
+
+        self.server = mod.ProxyServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

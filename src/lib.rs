@@ -29,6 +29,7 @@ pub mod stats_storage;
 pub mod storage;
 pub mod temp_files;
 pub mod time;
+pub mod verify;
 pub mod vfs;
 /// The WebAssembly component shell (wit exports, wasi-http storage, bundled SQLite).
 #[cfg(target_family = "wasm")]

@@ -169,16 +169,19 @@ impl Replica {
             .enumerate()
             .map(|(i, f)| (self.files.intern(f), short || i == 0 || i + 1 == plan.len()))
             .collect();
-        let metas = match (self.fetch_metas(&files), &self.extents) {
-            (Err(e), Some(store)) if e.kind == crate::error::ErrorKind::Corrupt => {
-                // Maybe bad bytes on local disk: drop what the extent store holds of these
-                // files and fetch them once more from the replica itself.
-                for (f, _) in &files {
-                    store.discard(&f.info.key);
+        let metas = match self.fetch_metas(&files) {
+            Err(e) if e.kind == crate::error::ErrorKind::Corrupt => {
+                // Bad bytes, in transit or on local disk: drop what the extent store holds of
+                // these files and fetch them once more from the replica itself.
+                if let Some(store) = &self.extents {
+                    for (f, _) in &files {
+                        store.discard(&f.info.key);
+                    }
                 }
+                tracing::warn!(error = %e, "corrupt bytes read, fetching once more");
                 self.fetch_metas(&files)?
             }
-            (r, _) => r?,
+            r => r?,
         };
         let header =
             metas.last().and_then(|m| m.header).ok_or_else(|| Error::internal("no header for the last plan file"))?;

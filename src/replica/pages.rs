@@ -92,13 +92,17 @@ impl Replica {
     /// the wanted page; the others are read-ahead, whose failures are only logged.
     pub(super) fn fetch_extents(&self, extents: &[Extent], view: &View, want: PageLoc) -> Result<Bytes> {
         let result = self.fetch_extents_from(extents, view, want);
-        match (&result, &self.extents) {
-            (Err(e), Some(store)) if e.kind == crate::error::ErrorKind::Corrupt => {
-                // The bytes may have come from the extent store: drop what it holds of these
-                // files and try once more from the replica itself.
-                for f in extents.iter().filter_map(|e| self.files.get(e.file)) {
-                    store.discard(&f.info.key);
+        match &result {
+            Err(e) if e.kind == crate::error::ErrorKind::Corrupt => {
+                // Bad bytes, from the network or the extent store: drop what the store holds
+                // of these files and fetch once more from the replica itself (a byte flipped
+                // in transit is then read right; a file corrupt at rest fails again).
+                if let Some(store) = &self.extents {
+                    for f in extents.iter().filter_map(|e| self.files.get(e.file)) {
+                        store.discard(&f.info.key);
+                    }
                 }
+                tracing::warn!(error = %e, "corrupt bytes read, fetching once more");
                 self.fetch_extents_from(extents, view, want)
             }
             _ => result,

@@ -214,7 +214,7 @@ impl Connection {
                 if #[cfg(target_family = "wasm")] {
                     // No poller thread here: poll on the transaction boundary when due.
                     if self.travel.is_none() && self.replica.poll_due() {
-                        if let Err(e) = self.replica.poll_once() {
+                        if let Err(e) = self.replica.poll_tick() {
                             tracing::warn!(error = %e, "cannot fetch new ltx files");
                         }
                     }

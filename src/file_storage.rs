@@ -102,6 +102,15 @@ impl Storage for FileStorage {
         true
     }
 
+    /// A stat: no file is opened.
+    fn exists(&self, key: &str) -> Result<bool> {
+        match std::fs::metadata(key) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("stat", key, &e)),
+        }
+    }
+
     fn describe(&self) -> String {
         format!("file://{}", self.root)
     }

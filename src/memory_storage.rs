@@ -85,6 +85,10 @@ impl Storage for MemoryStorage {
         true
     }
 
+    fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.objects.lock().contains_key(key))
+    }
+
     fn describe(&self) -> String {
         "memory://".to_string()
     }

@@ -107,6 +107,12 @@ impl Storage for RetryingStorage {
         self.inner.supports_conditional_create()
     }
 
+    /// Retried like a listing (missing is an answer, not an error).
+    fn exists(&self, key: &str) -> Result<bool> {
+        let mut out = self.batch(Operation::List, "exists", 1, |_| vec![self.inner.exists(key)]);
+        out.pop().unwrap_or_else(|| Err(crate::error::Error::internal("empty exists batch")))
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -79,6 +79,14 @@ impl Storage for StatsStorage {
         self.inner.supports_conditional_create()
     }
 
+    /// A HEAD is a request (counted in `requests`, no bytes).
+    fn exists(&self, key: &str) -> Result<bool> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let r = self.inner.exists(key);
+        self.count(&r);
+        r
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -72,6 +72,19 @@ pub trait Storage: Send + Sync {
         false
     }
 
+    /// Whether an object exists at `key`: the cheapest request the backend offers (HEAD on
+    /// object stores, a stat on files). Missing is `Ok(false)`, not an error. The default reads
+    /// one byte through [`Storage::get_ranges`]; the poller probes the next L0 name with it.
+    fn exists(&self, key: &str) -> Result<bool> {
+        let req = RangeRequest { key: key.to_string(), range: 0..1 };
+        match self.get_ranges(std::slice::from_ref(&req)).pop() {
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) if e.kind == crate::error::ErrorKind::NotFound => Ok(false),
+            Some(Err(e)) => Err(e),
+            None => Err(crate::error::Error::internal("storage returned no result")),
+        }
+    }
+
     /// Human-readable description for logs (no secrets).
     fn describe(&self) -> String;
 }

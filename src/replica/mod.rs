@@ -10,6 +10,7 @@
 //! [`views`] (re-planning and time travel) and [`poll`] (following the primary).
 
 mod access;
+mod cheap_poll;
 mod listing;
 mod metadata;
 mod own_upload;
@@ -25,6 +26,7 @@ use crate::layout::Layout;
 use crate::ltx::{Header, PageIndexEntry};
 use crate::page_index::PageIndex;
 use crate::plan::{Target, restore_plan};
+use crate::poll_schedule::PollSchedule;
 use crate::read_planner::PlannerConfig;
 use crate::retry::RetryPolicy;
 use crate::retrying_storage::RetryingStorage;
@@ -126,6 +128,8 @@ pub struct Replica {
     cache: PageCache,
     current: RwLock<Arc<View>>,
     poll_lock: Mutex<()>,
+    /// Probe or list on the next poll ([`cheap_poll`]).
+    schedule: Mutex<PollSchedule>,
     inflight: Mutex<HashMap<(FileId, u64), Arc<Inflight>>>,
     /// When the last poll succeeded (ns since epoch), 0 = never.
     last_poll_ok: AtomicI64,
@@ -185,6 +189,7 @@ impl Replica {
                 target: None,
             })),
             poll_lock: Mutex::new(()),
+            schedule: Mutex::new(PollSchedule::default()),
             inflight: Mutex::new(HashMap::new()),
             last_poll_ok: AtomicI64::new(0),
             last_poll_at: AtomicI64::new(0),

@@ -122,7 +122,7 @@ impl Replica {
                 let spawned = std::thread::Builder::new().name("ltxvfs-poller".into()).spawn(move || loop {
                     clock.sleep(interval);
                     let Some(replica) = weak.upgrade() else { break };
-                    if let Err(e) = replica.poll_once() {
+                    if let Err(e) = replica.poll_tick() {
                         tracing::warn!(replica = %replica.describe(), error = %e, "cannot fetch new ltx files");
                     }
                 });

@@ -321,6 +321,17 @@ impl Storage for ObjectStoreStorage {
         self.backend.conditional_create
     }
 
+    /// One HEAD request (the poller's probe of the next L0 name).
+    fn exists(&self, key: &str) -> Result<bool> {
+        let store = self.object_store();
+        let path = to_path(key)?;
+        match self.block_on(async move { store.head(&path).await })? {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(map_error(&self.backend, e, "head", key)),
+        }
+    }
+
     fn describe(&self) -> String {
         self.backend.describe.clone()
     }

@@ -340,6 +340,9 @@ impl Storage for S3Storage {
     fn supports_conditional_create(&self) -> bool {
         self.inner.supports_conditional_create()
     }
+    fn exists(&self, key: &str) -> Result<bool> {
+        self.inner.exists(key)
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -1,0 +1,27 @@
+//! The scheduled poll: a probe of the next L0 name, and the full listing poll only when the
+//! probe finds something or when [`crate::poll_schedule`] says a listing is due.
+
+use crate::error::Result;
+use crate::poll_schedule::PollStep;
+use std::sync::atomic::Ordering;
+
+use super::Replica;
+
+impl Replica {
+    /// One poll of the poller: usually one HEAD. Returns whether a new view was published.
+    pub fn poll_tick(&self) -> Result<bool> {
+        let pos = self.current().txid;
+        let step = self.schedule.lock().next_step(&self.layout, pos);
+        if let PollStep::Probe(key) = step {
+            self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
+            if !self.storage.exists(&key)? {
+                self.schedule.lock().probed_nothing();
+                self.last_poll_ok.store(self.clock.now(), Ordering::Relaxed);
+                return Ok(false);
+            }
+        }
+        let changed = self.poll_once()?;
+        self.schedule.lock().listed();
+        Ok(changed)
+    }
+}

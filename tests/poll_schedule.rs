@@ -1,0 +1,127 @@
+//! The scheduled poll (`Replica::poll_tick`) against the in-memory store with a manual clock:
+//! an idle replica costs one probe per poll and a listing every `DEFAULT_LIST_EVERY` polls;
+//! L0 is still followed at once, L1 compactions and gaps within one listing period.
+
+use bytes::Bytes;
+use ltxvfs::layout::{Layout, LevelStyle};
+use ltxvfs::ltx::{self, Header};
+use ltxvfs::memory_storage::MemoryStorage;
+use ltxvfs::poll_schedule::DEFAULT_LIST_EVERY;
+use ltxvfs::replica::{Replica, ReplicaOptions};
+use ltxvfs::storage::{Clock, UnixNanos};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+const PS: u32 = 512;
+
+#[derive(Default)]
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> UnixNanos {
+        self.0.load(Ordering::Relaxed) + 1_700_000_000_000_000_000
+    }
+    fn sleep(&self, d: Duration) {
+        self.0.fetch_add(d.as_nanos() as i64, Ordering::Relaxed);
+    }
+}
+
+fn layout() -> Layout {
+    Layout::new("db", LevelStyle::Hex4)
+}
+
+fn put(store: &MemoryStorage, level: u8, min: u64, max: u64, fill: u8) {
+    let header = Header {
+        flags: ltx::HEADER_FLAG_NO_CHECKSUM,
+        page_size: PS,
+        commit: 1,
+        min_txid: min,
+        max_txid: max,
+        timestamp_ms: 1_000 * max as i64,
+        ..Default::default()
+    };
+    let page = vec![fill; PS as usize];
+    let encoded = ltx::encode_file(&header, &[(1, page.as_slice())]).expect("encode");
+    store.insert(&layout().key(level, min, max), Bytes::from(encoded.bytes), 1_000_000_000 * max as i64);
+}
+
+fn open(store: &Arc<MemoryStorage>) -> (Arc<Replica>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::default());
+    let opts = ReplicaOptions { open_timeout: Duration::from_secs(2), ..Default::default() };
+    (Replica::open(store.clone(), clock.clone(), layout(), opts).expect("open"), clock)
+}
+
+/// (requests, lists) sent so far.
+fn counts(r: &Replica) -> (u64, u64) {
+    (r.stats.requests.load(Ordering::Relaxed), r.stats.lists.load(Ordering::Relaxed))
+}
+
+/// Tick up to `max` polls, one interval apart, until the position reaches `txid`; polls used.
+fn ticks_until(r: &Replica, clock: &ManualClock, txid: u64, max: u32) -> Option<u32> {
+    for n in 1..=max {
+        clock.sleep(r.options().poll_interval);
+        r.poll_tick().expect("poll");
+        if r.current().txid >= txid {
+            return Some(n);
+        }
+    }
+    None
+}
+
+#[test]
+fn an_idle_replica_probes_once_per_poll_and_rarely_lists() {
+    let store = Arc::new(MemoryStorage::new());
+    put(&store, 0, 1, 1, b'a');
+    let (replica, clock) = open(&store);
+    let before = counts(&replica);
+    let polls = 2 * DEFAULT_LIST_EVERY;
+    assert_eq!(ticks_until(&replica, &clock, 2, polls), None);
+    let (requests, lists) = (counts(&replica).0 - before.0, counts(&replica).1 - before.1);
+    assert_eq!(lists, 2 * 2, "two listings (L0 and L1) in {polls} polls");
+    assert_eq!(requests, u64::from(polls) - 2, "one probe per poll that did not list");
+    assert_eq!(replica.lag_seconds(), 0, "a probe is a successful poll");
+}
+
+#[test]
+fn new_l0_files_are_followed_on_the_next_poll() {
+    let store = Arc::new(MemoryStorage::new());
+    put(&store, 0, 1, 1, b'a');
+    let (replica, clock) = open(&store);
+    for t in 2..=4 {
+        put(&store, 0, t, t, b'0' + t as u8);
+        assert_eq!(ticks_until(&replica, &clock, t, 1), Some(1), "txid {t} on the next poll");
+    }
+}
+
+#[test]
+fn l1_compactions_and_multi_txid_files_are_followed_within_one_listing_period() {
+    let store = Arc::new(MemoryStorage::new());
+    for t in 1..=3 {
+        put(&store, 0, t, t, b'a');
+    }
+    let (replica, clock) = open(&store);
+    // Compaction, then retention removes L0: only L1 carries the next TXIDs; no probe sees it.
+    put(&store, 1, 1, 5, b'5');
+    for t in 1..=3 {
+        store.remove(&layout().key(0, t, t));
+    }
+    let polls = ticks_until(&replica, &clock, 5, DEFAULT_LIST_EVERY).expect("followed by the periodic listing");
+    assert!(polls <= DEFAULT_LIST_EVERY);
+    assert_eq!(replica.current().max_l1, 5);
+    // An L0 file spanning several TXIDs is found the same way.
+    put(&store, 0, 6, 8, b'8');
+    assert!(ticks_until(&replica, &clock, 8, DEFAULT_LIST_EVERY).is_some());
+}
+
+#[test]
+fn a_gap_still_waits_and_is_filled() {
+    let store = Arc::new(MemoryStorage::new());
+    put(&store, 0, 1, 1, b'a');
+    let (replica, clock) = open(&store);
+    put(&store, 0, 3, 3, b'c');
+    assert_eq!(ticks_until(&replica, &clock, 2, 2 * DEFAULT_LIST_EVERY), None, "TXID 2 is missing: wait");
+    assert_eq!(replica.current().txid, 1);
+    put(&store, 0, 2, 2, b'b');
+    assert_eq!(ticks_until(&replica, &clock, 3, 1), Some(1), "the probe of TXID 2 hits; the listing applies 2 and 3");
+}

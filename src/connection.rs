@@ -427,6 +427,7 @@ impl Connection {
                 PragmaResult::Value(Ok(Some(if self.write_enabled { "1" } else { "0" }.into())))
             }
             ("litestream_write_enabled", Some(v)) => PragmaResult::Value(self.set_write_enabled(v)),
+            ("litestream_wait", Some(v)) => PragmaResult::Value(self.wait_for(v)),
             ("litestream_sync", _) => PragmaResult::Value(self.sync_now()),
             ("litestream_discard_local", Some(v)) => PragmaResult::Value(self.discard_local(v)),
             ("litestream_conflict", None) => {
@@ -456,6 +457,22 @@ impl Connection {
 }
 
 impl Connection {
+    /// `PRAGMA litestream_wait = '<txid>[,<timeout>]'`: block until the replica reaches the
+    /// TXID; answers the position reached.
+    fn wait_for(&mut self, v: &str) -> Result<Option<String>> {
+        let req = crate::wait_txid::parse(v)?;
+        if self.travel.is_some() {
+            return Err(Error::config("litestream_wait: time travel is set (PRAGMA litestream_time = 'latest' first)"));
+        }
+        if self.lock >= Lock::Shared {
+            return Err(Error::config(
+                "litestream_wait: inside a read transaction the view is pinned; run it before BEGIN",
+            ));
+        }
+        self.replica.wait_for_txid(req.txid, req.timeout)?;
+        Ok(Some(self.txid_text()))
+    }
+
     /// `PRAGMA litestream_write_enabled = v` (VFS.md §9.6).
     fn set_write_enabled(&mut self, v: &str) -> Result<Option<String>> {
         match v.to_ascii_lowercase().as_str() {

@@ -32,6 +32,7 @@ pub mod temp_files;
 pub mod time;
 pub mod verify;
 pub mod vfs;
+pub mod wait_txid;
 /// The WebAssembly component shell (wit exports, wasi-http storage, bundled SQLite).
 #[cfg(target_family = "wasm")]
 pub mod wasi;

@@ -125,3 +125,43 @@ fn a_gap_still_waits_and_is_filled() {
     put(&store, 0, 2, 2, b'b');
     assert_eq!(ticks_until(&replica, &clock, 3, 1), Some(1), "the probe of TXID 2 hits; the listing applies 2 and 3");
 }
+
+#[test]
+fn wait_returns_at_once_when_the_txid_is_there_or_arrives() {
+    let store = Arc::new(MemoryStorage::new());
+    put(&store, 0, 1, 1, b'a');
+    let (replica, clock) = open(&store);
+    assert_eq!(replica.wait_for_txid(1, Duration::ZERO).unwrap(), 1);
+    // Arrived, but not yet polled: the wait polls at once instead of waiting for the tick.
+    put(&store, 0, 2, 2, b'b');
+    let t0 = clock.now();
+    let mut conn = ltxvfs::connection::Connection::new(replica.clone(), "t");
+    match conn.pragma("litestream_wait", Some("2,5s")) {
+        ltxvfs::connection::PragmaResult::Value(v) => assert_eq!(v.unwrap().as_deref(), Some("0000000000000002")),
+        _ => panic!("litestream_wait is ours"),
+    }
+    assert_eq!(clock.now(), t0, "no sleep was needed");
+}
+
+#[test]
+fn wait_for_a_txid_that_never_arrives_times_out_clearly() {
+    let store = Arc::new(MemoryStorage::new());
+    put(&store, 0, 1, 1, b'a');
+    let (replica, clock) = open(&store);
+    let t0 = clock.now();
+    let e = replica.wait_for_txid(7, Duration::from_millis(1500)).unwrap_err();
+    assert_eq!(e.kind, ltxvfs::ErrorKind::Timeout);
+    assert_eq!(
+        e.message,
+        "litestream_wait: TXID 0000000000000007 not reached within 1.5s (replica at 0000000000000001)"
+    );
+    assert!(clock.now() - t0 >= 1_500_000_000, "it waited the whole timeout");
+    assert!(clock.now() - t0 < 1_700_000_000, "and not much longer");
+    let mut conn = ltxvfs::connection::Connection::new(replica.clone(), "t");
+    match conn.pragma("litestream_wait", Some("nope")) {
+        ltxvfs::connection::PragmaResult::Value(v) => {
+            assert!(v.unwrap_err().message.starts_with("invalid value for litestream_wait"))
+        }
+        _ => panic!("litestream_wait is ours"),
+    }
+}

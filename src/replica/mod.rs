@@ -17,6 +17,7 @@ mod own_upload;
 mod pages;
 mod poll;
 mod views;
+mod wait;
 
 use crate::cache::PageCache;
 use crate::error::{Error, ErrorKind, Result};

@@ -38,6 +38,14 @@ fn duration(key: &str, value: &str) -> Result<i64> {
     parse_go_duration(value).map_err(|e| Error::config(format!("invalid {key}: {e}")))
 }
 
+/// `min_level` (URI): the lowest LTX level read, 0 to 9 (`crate::layout::SNAPSHOT_LEVEL`).
+pub fn min_level(value: &str) -> Result<u8> {
+    match value.trim().parse::<u8>() {
+        Ok(n) if n <= crate::layout::SNAPSHOT_LEVEL => Ok(n),
+        _ => Err(Error::config(format!("invalid min_level: {value:?} (a level from 0 to 9)"))),
+    }
+}
+
 fn boolean(value: &str) -> bool {
     value.eq_ignore_ascii_case("true") || value == "1"
 }
@@ -97,6 +105,7 @@ impl OpenConfig {
                 "hydration_enabled" => cfg.hydration_enabled = Some(boolean(value)),
                 "hydration_path" => cfg.hydration_path = Some(value.clone()).filter(|v| !v.is_empty()),
                 "max_wait" => cfg.options.retry.max_wait = max_wait(value)?,
+                "min_level" => cfg.options.min_level = min_level(value)?,
                 "write_enabled" => cfg.write.enabled = boolean(value),
                 "sync_interval" => cfg.write.sync_interval = sync_interval(key, value)?,
                 "buffer_path" if !value.is_empty() => {
@@ -107,6 +116,9 @@ impl OpenConfig {
             }
         }
         cfg.options.allow_empty = cfg.write.enabled;
+        if cfg.write.enabled && cfg.options.min_level > 0 {
+            return Err(Error::config("min_level cannot be combined with write_enabled (a writer must read L0)"));
+        }
         Ok(cfg)
     }
 
@@ -115,8 +127,8 @@ impl OpenConfig {
     pub fn replica_key(&self, url: &str) -> String {
         let o = &self.options;
         format!(
-            "{url}|cache={}|poll={:?}|planner={:?}|dir={:?}|wait={:?}",
-            o.cache_size, o.poll_interval, o.planner, self.cache_dir, o.retry.max_wait
+            "{url}|cache={}|poll={:?}|planner={:?}|dir={:?}|wait={:?}|min_level={}",
+            o.cache_size, o.poll_interval, o.planner, self.cache_dir, o.retry.max_wait, o.min_level
         )
     }
 }
@@ -158,6 +170,26 @@ mod tests {
         .unwrap();
         assert_eq!((h.hydration_enabled, h.hydration_path.as_deref()), (Some(true), Some("/var/h.db")));
         assert!(!c.write.enabled);
+    }
+
+    #[test]
+    fn min_level_is_a_level_and_excludes_writes() {
+        let c = OpenConfig::from_params(&params(&[("min_level", "2")]), ReplicaOptions::default()).unwrap();
+        assert_eq!(c.options.min_level, 2);
+        assert_ne!(
+            c.replica_key("u"),
+            OpenConfig::from_params(&[], ReplicaOptions::default()).unwrap().replica_key("u")
+        );
+        for bad in ["10", "-1", "one", ""] {
+            let e = OpenConfig::from_params(&params(&[("min_level", bad)]), ReplicaOptions::default()).unwrap_err();
+            assert!(e.message.starts_with("invalid min_level"), "{bad}: {e}");
+        }
+        let e = OpenConfig::from_params(
+            &params(&[("min_level", "1"), ("write_enabled", "true")]),
+            ReplicaOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("min_level cannot be combined with write_enabled"), "{e}");
     }
 
     #[test]

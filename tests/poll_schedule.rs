@@ -165,3 +165,34 @@ fn wait_for_a_txid_that_never_arrives_times_out_clearly() {
         _ => panic!("litestream_wait is ours"),
     }
 }
+
+fn open_min_level(store: &Arc<MemoryStorage>, min_level: u8) -> (Arc<Replica>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::default());
+    let opts = ReplicaOptions { open_timeout: Duration::from_secs(2), min_level, ..Default::default() };
+    (Replica::open(store.clone(), clock.clone(), layout(), opts).expect("open"), clock)
+}
+
+#[test]
+fn min_level_reads_and_follows_only_compacted_levels() {
+    let store = Arc::new(MemoryStorage::new());
+    for t in 1..=4 {
+        put(&store, 0, t, t, b'0' + t as u8);
+    }
+    put(&store, 1, 1, 3, b'3');
+    let (replica, clock) = open_min_level(&store, 1);
+    assert_eq!(replica.current().txid, 3, "L0 file 4 is ignored");
+    let before = counts(&replica);
+    put(&store, 0, 5, 5, b'5');
+    assert_eq!(ticks_until(&replica, &clock, 4, 3), None, "new L0 files are not followed");
+    let (requests, lists) = (counts(&replica).0 - before.0, counts(&replica).1 - before.1);
+    assert_eq!((requests, lists), (0, 3), "one LIST of level 1 per poll, no probe");
+    put(&store, 1, 4, 5, b'5');
+    assert_eq!(ticks_until(&replica, &clock, 5, 1), Some(1), "the next L1 compaction is followed");
+    // Level 2 and above only: at open nothing is available below level 2 but the snapshot.
+    let store2 = Arc::new(MemoryStorage::new());
+    put(&store2, 9, 1, 2, b's');
+    put(&store2, 1, 3, 3, b'x');
+    put(&store2, 2, 3, 4, b'y');
+    let (replica2, _) = open_min_level(&store2, 2);
+    assert_eq!(replica2.current().txid, 4);
+}

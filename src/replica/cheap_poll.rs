@@ -11,7 +11,11 @@ impl Replica {
     /// One poll of the poller: usually one HEAD. Returns whether a new view was published.
     pub fn poll_tick(&self) -> Result<bool> {
         let pos = self.current().txid;
-        let step = self.schedule.lock().next_step(&self.layout, pos);
+        let step = if self.opts.min_level > 0 {
+            PollStep::List // no L0 name to probe
+        } else {
+            self.schedule.lock().next_step(&self.layout, pos)
+        };
         if let PollStep::Probe(key) = step {
             self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
             if !self.storage.exists(&key)? {

@@ -43,7 +43,7 @@ impl Replica {
 
     /// Every level of the replica.
     pub fn list_all(&self, with_metadata: bool) -> Result<Listing> {
-        let levels: Vec<u8> = (0..=SNAPSHOT_LEVEL).collect();
+        let levels: Vec<u8> = (self.opts.min_level.min(SNAPSHOT_LEVEL)..=SNAPSHOT_LEVEL).collect();
         let mut listing = Listing::new();
         for files in self.list_levels(&levels, with_metadata)? {
             listing.extend(files);

@@ -196,7 +196,12 @@ impl Replica {
             }
         }
         index.truncate(header.commit);
-        let max_l1 = plan.iter().filter(|f| f.level == 1).map(|f| f.max_txid).max().unwrap_or(last.max_txid);
+        let max_l1 = plan
+            .iter()
+            .filter(|f| f.level == self.poll_upper_level())
+            .map(|f| f.max_txid)
+            .max()
+            .unwrap_or(last.max_txid);
         let view = View {
             index,
             page_size: header.page_size,

@@ -13,6 +13,7 @@ mod access;
 mod cheap_poll;
 mod listing;
 mod metadata;
+mod min_level;
 mod own_upload;
 mod pages;
 mod poll;
@@ -60,6 +61,9 @@ pub struct ReplicaOptions {
     /// Open an empty replica at once as a new database (write mode, VFS.md §9.7) instead of
     /// waiting for a first snapshot.
     pub allow_empty: bool,
+    /// Read only levels ≥ this (URI `min_level`, as ncruces' driver): 0 reads everything;
+    /// N ≥ 1 ignores levels below N and polls only level N ([`min_level`]).
+    pub min_level: u8,
 }
 
 impl Default for ReplicaOptions {
@@ -73,6 +77,7 @@ impl Default for ReplicaOptions {
             head_fetch: 64 * 1024,
             retry: RetryPolicy::default(),
             allow_empty: false,
+            min_level: 0,
         }
     }
 }

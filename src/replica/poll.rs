@@ -13,7 +13,8 @@ impl Replica {
     /// that the file table of a long-lived reader stays flat.
     fn forget_polled_levels(&self, l0: &[LtxFileInfo], l1: &[LtxFileInfo]) {
         let live: std::collections::HashSet<&str> = l0.iter().chain(l1).map(|f| f.key.as_str()).collect();
-        self.files.retain(&|f| f.level > 1 || live.contains(f.key.as_str()));
+        let upper = self.poll_upper_level();
+        self.files.retain(&|f| f.level > upper || live.contains(f.key.as_str()));
     }
 
     /// Whether a poll is due (used where there is no background thread).
@@ -29,9 +30,7 @@ impl Replica {
         let _guard = self.poll_lock.lock();
         self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
         let cur = self.current();
-        let mut lists = self.list_levels(&[0, 1], false)?.into_iter();
-        let l0 = lists.next().unwrap_or_default();
-        let l1 = lists.next().unwrap_or_default();
+        let (l0, l1) = self.list_poll_levels()?;
         self.forget_polled_levels(&l0, &l1);
         let mut candidates: Vec<LtxFileInfo> = l0
             .into_iter()
@@ -51,7 +50,7 @@ impl Replica {
         let mut apply: Vec<(LtxFileInfo, bool)> = Vec::new();
         for f in candidates {
             if f.max_txid <= pos {
-                if f.level == 1 {
+                if f.level >= 1 {
                     // Re-point entries from L0 to the compaction that covers them.
                     max_l1 = max_l1.max(f.max_txid);
                     apply.push((f, false));
@@ -65,7 +64,7 @@ impl Replica {
                 continue;
             }
             pos = f.max_txid;
-            if f.level == 1 {
+            if f.level >= 1 {
                 max_l1 = max_l1.max(f.max_txid);
             }
             apply.push((f, true));

@@ -88,3 +88,26 @@ def test_litestream_wait_reaches_a_txid_at_once_or_times_out(ext_path, live):
         assert "invalid value for litestream_wait" in r.get("error", ""), r
     finally:
         s.close()
+
+
+def test_min_level_reads_only_compacted_levels(ext_path, vector, tmp_path):
+    if H.is_go_ext(ext_path):
+        pytest.skip("the Go extension has no min_level (ncruces' driver has)")
+    v = vector("ps512")
+    # Keep TXIDs 6..8 only in L0: the compacted levels stop at TXID 5.
+    held = tmp_path / "held.ltx"
+    v.ltx(1, "0000000000000006-0000000000000008.ltx").rename(held)
+    v.ltx(2, "0000000000000006-0000000000000008.ltx").unlink()
+    v.ltx(9, "0000000000000001-0000000000000008.ltx").unlink()
+    assert H.cli_ok(ext_path, v.uri(), ["SELECT litestream_txid();"]).split() == ["0000000000000008"]
+    s = S.Session(ext_path, v.uri(min_level="1", poll_interval="50ms"))
+    try:
+        assert s.one("SELECT litestream_txid()") == "0000000000000005"
+        assert s.one("PRAGMA integrity_check") == "ok"
+        held.rename(v.ltx(1, "0000000000000006-0000000000000008.ltx"))
+        assert s.one("PRAGMA litestream_wait = '8,10s'") == "0000000000000008"
+        assert s.one("PRAGMA integrity_check") == "ok"
+    finally:
+        s.close()
+    r = H.sqlite_cli(ext_path, v.uri(min_level="10"), ["SELECT 1;"])
+    assert "invalid min_level" in (r.stdout + r.stderr), r

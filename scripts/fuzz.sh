@@ -31,10 +31,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz"
 for t in "${targets[@]}"; do
   echo "fuzz: $t for ${secs}s"
   start=$(date +%s)
+  log="$corpus_root/$t.log"
+  set +e
   cargo +nightly fuzz run --fuzz-dir fuzz "$t" "$corpus_root/$t" -- \
-    -max_total_time="$secs" -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 2>&1 |
-    grep -E "^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)" || true
-  status=${PIPESTATUS[0]}
+    -max_total_time="$secs" -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 >"$log" 2>&1
+  status=$?
+  set -e
+  grep -a -E "^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)" "$log" || true
   echo "fuzz: $t ran $(( $(date +%s) - start ))s, exit $status"
   [ "$status" -eq 0 ] || { echo "fuzz: $t FAILED (input in fuzz/artifacts/$t/)" >&2; exit 1; }
 done

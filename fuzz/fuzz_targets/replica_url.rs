@@ -12,8 +12,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!u.password.is_some() || d.contains("password: Some(\"xxxxx\")"), "{d}");
         let _ = ltxvfs::replica_url::S3Config::resolve(&u, &|_| None);
     }
-    // A planted password in a well-formed URL never survives.
-    let planted = format!("s3://user:PW{}PW@host/{}", s.len(), s.replace(['@', ':', '/', '?', '#'], ""));
+    // A planted password in a well-formed URL never survives. The marker holds ':', which is
+    // stripped from the rest, so the path cannot repeat it.
+    let marker = format!("P:W{}", s.len());
+    let planted = format!("s3://user:{marker}@host/{}", s.replace(['@', ':', '/', '?', '#'], ""));
     let r = redact_text(&planted);
-    assert!(!r.contains(&format!("PW{}PW", s.len())), "{r}");
+    assert!(!r.contains(&marker), "{r}");
 });

@@ -8,6 +8,7 @@
 #                                         # section of BENCHMARKS.md, raw data in bench/out/
 #   bash scripts/bench.sh --quick         # ~7 MB database, fewer repeats; BENCHMARKS.md untouched
 #   bash scripts/bench.sh --delay-ms 20 --only open,point,scan
+#   bash scripts/bench.sh --idle-poll     # idle connection, 30 s: requests and LISTs vs Go
 #
 #   LTXVFS_EXT=<path>  benchmark that build of the extension instead of target/release (no build)
 #   BENCH_MD=<path>    write the results section there instead ("" = don't write)
@@ -35,6 +36,12 @@ for a in "$@"; do [ "$a" = "--quick" ] && quick=1; done
 if [ "${BENCH_MD+set}" = set ]; then MD="$BENCH_MD"
 elif [ "$quick" = 1 ]; then MD=""
 else MD="BENCHMARKS.md"; fi
+
+# Idle polling only (issue 12): requests and LISTs of one idle connection in 30 s, ltxvfs vs Go.
+if [ "${1:-}" = "--idle-poll" ]; then
+  shift
+  exec "$PY" bench/idle_poll.py --ours "$EXT" ${MD:+--md "$MD"} "$@"
+fi
 
 mkdir -p bench/out
 args=(--ours "$EXT" --json bench/out/results.json)

@@ -86,6 +86,10 @@ impl Replica {
             }
             if *advances {
                 if let Some(h) = &meta.header {
+                    // An empty view (a new database in write mode) takes the first file's size.
+                    if cur.txid == 0 && cur.commit == 0 {
+                        next.page_size = h.page_size;
+                    }
                     if h.page_size != next.page_size {
                         return Err(Error::corrupt("page size changed").context(&file.info.key));
                     }

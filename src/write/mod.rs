@@ -25,6 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use transaction::{Overlay, Snapshot, Transaction};
 
+/// How long disabling writes waits for another connection's write transaction.
+const DISABLE_WAIT: Duration = Duration::from_secs(10);
+
 /// Write settings of one open (environment, then URI parameters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteOptions {
@@ -417,8 +420,17 @@ impl Writer {
                 return Ok(());
             }
             st.disabling = true;
+            // Bounded: the transaction may belong to a connection of this same thread.
+            let deadline = std::time::Instant::now() + DISABLE_WAIT;
             while st.slot.is_some() {
-                self.changed.wait(&mut st);
+                if self.changed.wait_until(&mut st, deadline).timed_out() && st.slot.is_some() {
+                    st.disabling = false;
+                    self.changed.notify_all();
+                    return Err(Error::new(
+                        ErrorKind::Busy,
+                        format!("cannot disable writes: a write transaction is still open after {DISABLE_WAIT:?}"),
+                    ));
+                }
             }
         }
         let conflicted = self.conflict().is_some();
@@ -449,6 +461,10 @@ impl Writer {
     /// replica. Returns the remote TXID.
     pub fn discard_local(&self) -> Result<u64> {
         let _one = self.sync_lock.lock();
+        // Follow the replica as it is now, not as of the last poll.
+        if let Err(e) = self.replica.poll_once() {
+            tracing::warn!(error = %e, "cannot fetch new ltx files before discarding");
+        }
         let mut buf = self.buffer.lock();
         let mut st = self.state.lock();
         if st.slot.is_some() {

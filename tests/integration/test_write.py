@@ -461,3 +461,29 @@ def test_upload_faults_are_reported_then_recovered_without_duplicates(ext_path, 
     assert W.l0_txids(direct, seaweedfs) == [1, 2]
     out = W.restore(direct, tmp_path / "r.db", env=seaweedfs.creds_env())
     assert plain_rows(out, "SELECT group_concat(x) FROM t") == [("1,2",)]
+
+
+def test_writing_on_a_replica_litestream_made(ext_path, go_ext_path, tmp_path):
+    """setupInitialDB of the Go suite: the real litestream replicates a primary, stops; ltxvfs
+    then writes on its replica (WriteAndSync_FileBackend, InvalidPageSize); litestream restore
+    and the Go extension read the result."""
+    url = H.file_url(tmp_path / "replica")
+    db = H.make_wal_db(tmp_path / "primary.db", schema="CREATE TABLE users(id INTEGER PRIMARY KEY, "
+                                                       "name TEXT); INSERT INTO users VALUES(1, 'Alice');")
+    with H.replicate(db, url) as rep:
+        rep.wait_synced()
+    before = W.l0_txids(url)
+    res = W.ok(W.run_steps(ext_path, wuri(url, sync_interval="1h", buffer_path=tmp_path / "buf"), [
+        {"q": "SELECT name FROM users"},
+        "INSERT INTO users VALUES(2, 'Bob')",
+        {"q": "PRAGMA litestream_sync"},
+        "UPDATE users SET name = 'Robert' WHERE id = 2",
+    ]))
+    assert res[0]["rows"] == [["Alice"]]
+    assert int(res[2]["rows"][0][0], 16) == max(before) + 1
+    assert W.l0_txids(url) == before + [max(before) + 1, max(before) + 2]
+    out = W.restore(url, tmp_path / "r.db")
+    assert plain_rows(out, "SELECT group_concat(name) FROM users") == [("Alice,Robert",)]
+    assert plain_rows(out, "PRAGMA integrity_check") == [("ok",)]
+    go = H.cli_ok(go_ext_path, H.vfs_uri(url), ["SELECT group_concat(name) FROM users;"])
+    assert go.strip() == "Alice,Robert"

@@ -23,6 +23,14 @@ impl quick_cache::Weighter<(FileId, u64), Bytes> for ByteWeighter {
 /// Share of the capacity for entries not yet read twice (read-ahead lands there).
 pub const PROBATION_SHARE: f64 = 0.5;
 
+/// Each shard holds its own share of the capacity, so a read-ahead window spread unevenly over
+/// many small shards overflows one shard's probationary section and is evicted before use.
+/// One shard per MiB (a power of two, at most 32) keeps every shard large next to a window.
+fn shards_for(capacity: u64) -> usize {
+    let per_mib = usize::try_from(capacity >> 20).unwrap_or(usize::MAX).clamp(1, 32);
+    1 << per_mib.ilog2()
+}
+
 pub struct PageCache {
     inner: quick_cache::sync::Cache<(FileId, u64), Bytes, ByteWeighter>,
 }
@@ -33,6 +41,7 @@ impl PageCache {
         let capacity = capacity_bytes.max(page_size_hint as u64).max(512);
         let items = (capacity / page_size_hint.max(512) as u64).clamp(16, 1 << 20) as usize;
         let options = quick_cache::OptionsBuilder::new()
+            .shards(shards_for(capacity))
             .estimated_items_capacity(items)
             .weight_capacity(capacity)
             .hot_allocation(1.0 - PROBATION_SHARE)
@@ -103,6 +112,14 @@ mod tests {
                 assert!(c.get(0, off).is_some(), "round {round} offset {off} evicted before use");
             }
         }
+    }
+
+    #[test]
+    fn shards_stay_large() {
+        assert_eq!(shards_for(64 * 1024), 1);
+        assert_eq!(shards_for(1 << 20), 1);
+        assert_eq!(shards_for(10 << 20), 8);
+        assert_eq!(shards_for(1 << 40), 32);
     }
 
     #[test]

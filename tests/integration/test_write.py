@@ -487,3 +487,33 @@ def test_writing_on_a_replica_litestream_made(ext_path, go_ext_path, tmp_path):
     assert plain_rows(out, "PRAGMA integrity_check") == [("ok",)]
     go = H.cli_ok(go_ext_path, H.vfs_uri(url), ["SELECT group_concat(name) FROM users;"])
     assert go.strip() == "Alice,Robert"
+
+
+def test_hydration_and_restore_of_a_replica_ltxvfs_wrote(ext_path, tmp_path):
+    """A replica written by ltxvfs (grown, overwritten, shrunk by VACUUM) hydrates to completion
+    (the hydration checksum comparison is satisfied) and equals litestream's restore. Uploads
+    keep NoChecksum with post-apply 0 (VFS.md §9.4): litestream 0.5.17's restore refuses a real
+    post-apply checksum ("validate trailer: post-apply checksum not allowed")."""
+    import hydration_support as S
+    url = H.file_url(tmp_path / "replica")
+    uri = wuri(url, sync_interval="-1s", buffer_path=tmp_path / "buf")
+    steps = [["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)",
+              "INSERT INTO t(v) SELECT randomblob(700) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400) SELECT x FROM c)"],
+             ["UPDATE t SET v = randomblob(300) WHERE id % 3 = 0"],
+             ["DELETE FROM t WHERE id > 100", "VACUUM"],
+             ["INSERT INTO t(v) SELECT randomblob(500) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50) SELECT x FROM c)"]]
+    for i, step in enumerate(steps):
+        W.ok(W.run_steps(ext_path, uri, step))
+        last = W.l0_txids(url)[-1]
+        assert last == i + 1
+        hpath = tmp_path / f"h{i}" / "hydrated.db"
+        s = S.Session(ext_path, H.vfs_uri(url, hydration_enabled="true", hydration_path=str(hpath),
+                                          poll_interval="100ms"))
+        try:
+            S.wait_hydrated(s, hpath, last, timeout=30)
+            assert s.one("PRAGMA litestream_hydration_state") == "complete"
+            assert s.one("PRAGMA integrity_check") == "ok"
+        finally:
+            s.close()
+        out = W.restore(url, tmp_path / f"r{i}.db")
+        assert S.sha256_file(hpath) == S.sha256_file(out)

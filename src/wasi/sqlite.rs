@@ -207,6 +207,7 @@ impl Database {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&uri, flags)?;
+        super::functions::register(&conn)?;
         let db = Database { conn, replica: parsed.original };
         // The VFS opens the replica lazily on the first read: do it now, so that open fails
         // where the replica cannot be read.

@@ -312,3 +312,16 @@ def test_wasmtime_serve_runs_the_component_unchanged(component, vector, tmp_path
             assert json.loads(r.read())["txid"] == v.max_txid
     finally:
         H.kill_group(proc)
+
+
+def test_sql_functions_same_as_native(component, ext_path, vector):
+    """The component registers the extension's SQL functions (issue 13)."""
+    v = vector("ps4096")
+    q = {"sql": "SELECT litestream_txid(), litestream_lag() >= 0, litestream_time() = (SELECT "
+                "litestream_time()), litestream_version()"}
+    native = native_queries(ext_path, v.url, [q])[0]
+    got = via_query(component, v.url, q)
+    assert_same(got, native, "functions")
+    assert got["rows"][0][0] == v.max_txid
+    rc, _, err = component.query(v.url, "SELECT litestream_set_time(NULL)")
+    assert rc == 1 and "timestamp required" in err, err

@@ -5,6 +5,7 @@
 //! (sqlite-plugin glue). No I/O happens here: storage and clocks come in through
 //! [`storage::Storage`] and [`storage::Clock`].
 
+pub mod btree_pages;
 pub mod cache;
 pub mod config;
 pub mod connection;

@@ -11,6 +11,7 @@
 
 mod access;
 mod cheap_poll;
+mod interior;
 mod listing;
 mod metadata;
 mod min_level;

@@ -220,6 +220,7 @@ impl Connection {
                     }
                 }
             }
+            Replica::note_read_transaction(&self.replica);
             self.state = FileState::Reading(self.fresh_snapshot());
         }
         if level >= Lock::Reserved && self.lock < Lock::Reserved {

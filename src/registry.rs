@@ -25,6 +25,5 @@ pub fn shared_replica(key: &str, open: impl FnOnce() -> Result<Arc<Replica>>) ->
     m.retain(|_, w| w.strong_count() > 0);
     m.insert(key.to_string(), Arc::downgrade(&fresh));
     fresh.start_poller();
-    fresh.start_interior_prefetch();
     Ok(fresh)
 }

@@ -18,6 +18,10 @@ use super::{Replica, View};
 /// Share of the cache the prefetch may fill.
 pub const INTERIOR_CACHE_SHARE: u64 = 4;
 
+/// Read transactions before the prefetch starts: a one-shot user (open, one query) pays
+/// nothing for it; a connection that goes on is long-lived, and its lookups then get cheaper.
+pub const PREFETCH_AFTER_TRANSACTIONS: u32 = 8;
+
 impl Replica {
     /// Fetch the interior pages of `view` into the cache, at most `budget_bytes`. Returns how
     /// many pages were fetched (probes included).
@@ -100,6 +104,15 @@ impl Replica {
             out.push((p, self.read_page(view, p, &mut history)?));
         }
         Ok(out)
+    }
+
+    /// Count a read transaction; the one after [`PREFETCH_AFTER_TRANSACTIONS`] starts the
+    /// prefetch (once per replica).
+    pub fn note_read_transaction(self: &Arc<Self>) {
+        let n = self.read_transactions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n == PREFETCH_AFTER_TRANSACTIONS {
+            self.start_interior_prefetch();
+        }
     }
 
     /// Prefetch the interior pages of the latest view in the background (native), within a

@@ -137,6 +137,8 @@ pub struct Replica {
     poll_lock: Mutex<()>,
     /// Probe or list on the next poll ([`cheap_poll`]).
     schedule: Mutex<PollSchedule>,
+    /// Read transactions begun so far ([`interior`] starts after a few).
+    read_transactions: std::sync::atomic::AtomicU32,
     inflight: Mutex<HashMap<(FileId, u64), Arc<Inflight>>>,
     /// When the last poll succeeded (ns since epoch), 0 = never.
     last_poll_ok: AtomicI64,
@@ -197,6 +199,7 @@ impl Replica {
             })),
             poll_lock: Mutex::new(()),
             schedule: Mutex::new(PollSchedule::default()),
+            read_transactions: std::sync::atomic::AtomicU32::new(0),
             inflight: Mutex::new(HashMap::new()),
             last_poll_ok: AtomicI64::new(0),
             last_poll_at: AtomicI64::new(0),

@@ -197,9 +197,8 @@ fn run_query(body: &[u8]) -> SqlResult<Json> {
     let time = obj.get("time").and_then(Json::as_str);
     let replica = obj.get("replica").and_then(Json::as_str);
     with_database(replica, |db| {
-        if let Some(t) = time {
-            db.set_time(t)?;
-        }
+        // Every request starts at the latest state, whatever an earlier one set.
+        db.set_time(time.unwrap_or("latest"))?;
         let result = db.query(sql, params);
         let txid = db.txid();
         if time.is_some() {

@@ -14,6 +14,7 @@ pub mod api;
 pub mod functions;
 pub mod host;
 pub mod http;
+pub mod isolation;
 pub mod log;
 pub mod s3;
 pub mod sqlite;

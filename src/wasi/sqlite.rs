@@ -206,8 +206,10 @@ impl Database {
             uri.push_str(&format!("&open_timeout={ms}ms"));
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&uri, flags)?;
+        let mut conn = Connection::open_with_flags(&uri, flags)?;
         super::functions::register(&conn)?;
+        // No ATTACH, TEMP objects or load_extension: nothing carries over between requests.
+        conn.authorizer(Some(super::isolation::authorize))?;
         let db = Database { conn, replica: parsed.original };
         // The VFS opens the replica lazily on the first read: do it now, so that open fails
         // where the replica cannot be read.
@@ -230,12 +232,20 @@ impl Database {
         let n = columns.len();
         let mut out = Vec::new();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.into_iter().map(Value::from)))?;
+        let cap = super::isolation::ResultCap::from_env();
+        let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
             let mut vals = Vec::with_capacity(n);
             for i in 0..n {
-                vals.push(SqlValue::from(row.get_ref(i)?));
+                let v = row.get_ref(i)?;
+                bytes += match v {
+                    ValueRef::Text(t) | ValueRef::Blob(t) => t.len(),
+                    _ => 8,
+                };
+                vals.push(SqlValue::from(v));
             }
             out.push(vals);
+            cap.check(out.len(), bytes).map_err(SqlError::other)?;
         }
         Ok(Rows { columns, rows: out })
     }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use super::{Replica, View};
 
-/// Share of the cache the prefetch may fill.
+/// Share of the cache the prefetch may fill (native only: the component has no background work).
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
 pub const INTERIOR_CACHE_SHARE: u64 = 4;
 
 /// Read transactions before the prefetch starts: a one-shot user (open, one query) pays

@@ -1,5 +1,5 @@
 //! Write buffers on local disk (the format is the core's `ltxvfs::write::buffer`): appends are
-//! fsynced before COMMIT returns; a reset writes a new file aside, fsyncs it and renames it
+//! fsynced before COMMIT returns, into zeros written ahead so they change no file size; a reset writes a new file aside, fsyncs it and renames it
 //! over the old one, then fsyncs the directory, so a crash leaves either the old or the new.
 
 use ltxvfs::write::buffer::{BufferFile, BufferStore};
@@ -16,10 +16,17 @@ fn io(path: &Path, what: &str, e: std::io::Error) -> Error {
     Error::new(kind, format!("write buffer {}: {what}: {e}", path.display()))
 }
 
+/// Appends go into zeros written ahead in chunks of at least this size: an append inside the
+/// file's size needs only `fdatasync` (no size change, no block allocation to flush).
+const PREALLOCATE: u64 = 1 << 20;
+
 struct DiskBuffer {
     path: PathBuf,
-    /// Open for appending once the file exists.
+    /// Open for writing once the file exists.
     file: Option<File>,
+    /// Bytes of records (the rest up to `allocated` is zeros), known after a `replace`.
+    len: Option<u64>,
+    allocated: u64,
 }
 
 impl DiskBuffer {
@@ -41,13 +48,31 @@ impl BufferFile for DiskBuffer {
     }
 
     fn append(&mut self, data: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(len) = self.len else {
+            // Not replaced in this process: plain append at the end.
+            let mut f = OpenOptions::new().append(true).open(&self.path).map_err(|e| io(&self.path, "open", e))?;
+            f.write_all(data).map_err(|e| io(&self.path, "append", e))?;
+            return f.sync_data().map_err(|e| io(&self.path, "fsync", e));
+        };
         if self.file.is_none() {
-            let f = OpenOptions::new().append(true).open(&self.path).map_err(|e| io(&self.path, "open", e))?;
+            let f = OpenOptions::new().write(true).open(&self.path).map_err(|e| io(&self.path, "open", e))?;
             self.file = Some(f);
         }
-        let Some(f) = self.file.as_mut() else { return Err(Error::internal("write buffer not open")) };
-        f.write_all(data).map_err(|e| io(&self.path, "append", e))?;
-        f.sync_data().map_err(|e| io(&self.path, "fsync", e))
+        let Some(f) = self.file.as_ref() else { return Err(Error::internal("write buffer not open")) };
+        let end = len + data.len() as u64;
+        if end > self.allocated {
+            // Real zeros, not a sparse set_len: later writes then allocate nothing.
+            let grow = (end - self.allocated).max(PREALLOCATE);
+            let zeros = vec![0u8; grow as usize];
+            f.write_all_at(&zeros, self.allocated).map_err(|e| io(&self.path, "preallocate", e))?;
+            f.sync_all().map_err(|e| io(&self.path, "fsync", e))?;
+            self.allocated += grow;
+        }
+        f.write_all_at(data, len).map_err(|e| io(&self.path, "append", e))?;
+        f.sync_data().map_err(|e| io(&self.path, "fsync", e))?;
+        self.len = Some(end);
+        Ok(())
     }
 
     fn replace(&mut self, data: &[u8]) -> Result<()> {
@@ -65,7 +90,10 @@ impl BufferFile for DiskBuffer {
         drop(f);
         self.file = None;
         std::fs::rename(&aside, &self.path).map_err(|e| io(&self.path, "rename", e))?;
-        self.sync_dir()
+        self.sync_dir()?;
+        self.len = Some(data.len() as u64);
+        self.allocated = data.len() as u64;
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -79,7 +107,7 @@ impl BufferStore for DiskBuffers {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, "initialize write buffer: create directory", e))?;
         }
-        Ok(Box::new(DiskBuffer { path, file: None }))
+        Ok(Box::new(DiskBuffer { path, file: None, len: None, allocated: 0 }))
     }
 
     fn default_path(&self, n: usize) -> String {
@@ -106,9 +134,11 @@ mod tests {
         b.replace(b"head").unwrap();
         b.append(b"-1").unwrap();
         b.append(b"-2").unwrap();
-        assert_eq!(b.load().unwrap().unwrap(), b"head-1-2");
+        let got = b.load().unwrap().unwrap();
+        assert_eq!(&got[..8], b"head-1-2");
+        assert!(got.len() as u64 >= PREALLOCATE && got[8..].iter().all(|&x| x == 0));
         b.replace(b"new").unwrap();
         b.append(b"+").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"new+");
+        assert_eq!(&std::fs::read(&p).unwrap()[..4], b"new+");
     }
 }

@@ -16,7 +16,8 @@
 //! "commits up to `generation` were sent as TXID `txid`, a file with CRC `file_crc`", so that
 //! after a crash between the upload and the buffer reset the writer can tell its own file from
 //! a foreign one. A commit is appended and fsynced before COMMIT returns; a record cut short
-//! at the end of the file is a torn append (its COMMIT never returned) and is dropped; any
+//! at the end of the file, or a bad last record followed only by zeros (space the disk layer
+//! preallocates), is a torn append (its COMMIT never returned) and is dropped; any
 //! other damage is an error naming the buffer.
 
 use crate::error::{Error, ErrorKind, Result};
@@ -202,7 +203,8 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Parsed> {
         };
         let rec = &rest[..len];
         if crc64_iso(&rec[..len - 8]) != u64_at(rec, len - 8) {
-            if pos + len == bytes.len() {
+            // Last record (only zeros follow: unused preallocated space): a torn append.
+            if rest[len..].iter().all(|&b| b == 0) {
                 torn = rest.len();
                 break;
             }
@@ -319,6 +321,16 @@ mod tests {
         let mut zeros = buf[..good].to_vec();
         zeros.extend([0u8; 100]);
         assert_eq!(parse("b", &zeros).unwrap().commits.len(), 1);
+        // Torn into preallocated zeros: the partial record then zeros, at every cut.
+        for cut in good + 1..buf.len() {
+            let mut pre = buf[..cut].to_vec();
+            pre.resize(buf.len() + 700, 0);
+            let p = parse("b", &pre).unwrap();
+            assert_eq!(p.commits.len(), 1, "cut {cut}");
+        }
+        let mut whole = buf.clone();
+        whole.resize(buf.len() + 700, 0);
+        assert_eq!(parse("b", &whole).unwrap().commits.len(), 2);
     }
 
     #[test]

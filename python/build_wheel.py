@@ -41,9 +41,12 @@ def main(lib: str, version: str, out: str) -> Path:
         f"{info}/WHEEL": (f"Wheel-Version: 1.0\nGenerator: ltxvfs build_wheel.py\n"
                           f"Root-Is-Purelib: false\nTag: {tag}\n").encode(),
         f"litestream_vfs/datasette_plugin.py": (here / "litestream_vfs" / "datasette_plugin.py").read_bytes(),
+        f"litestream_vfs/sqlite_utils_plugin.py": (here / "litestream_vfs" / "sqlite_utils_plugin.py").read_bytes(),
         f"{info}/top_level.txt": b"litestream_vfs\n",
-        # Datasette loads plugins from this entry point group at import, before opening files.
-        f"{info}/entry_points.txt": b"[datasette]\nlitestream_vfs = litestream_vfs.datasette_plugin\n",
+        # Datasette and the sqlite-utils CLI load plugins from these groups at import, before
+        # they open any file.
+        f"{info}/entry_points.txt": (b"[datasette]\nlitestream_vfs = litestream_vfs.datasette_plugin\n\n"
+                                     b"[sqlite_utils]\nlitestream_vfs = litestream_vfs.sqlite_utils_plugin\n"),
     }
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

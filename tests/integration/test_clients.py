@@ -160,6 +160,21 @@ def test_sqlite_utils_query(ext_path, live, tmp_path):
     assert got.split() == [str(ROWS), str(ROWS)]
 
 
+def test_sqlite_utils_cli_with_the_wheel_plugin(live, tmp_path):
+    """The sqlite-utils CLI opens the file before it could load an extension; the wheel's
+    `sqlite_utils` entry point loads it when the CLI imports its plugins."""
+    need(VPY, "the clients venv")
+    run_ok(["bash", "scripts/build-python-wheel.sh"], cwd=H.REPO_ROOT, timeout=900)
+    wheel = sorted(Path(H.REPO_ROOT, "dist").glob("litestream_vfs_rs-*.whl"))[-1]
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)  # the wheel's files, entry points included, on PYTHONPATH
+    (tmp_path / "replica.db").touch()  # sqlite-utils checks that the file exists; never read
+    got = run_ok([str(VPY), "-m", "sqlite_utils", "query", "replica.db", "SELECT count(*) AS n FROM t"],
+                 env=routed_env(live, PYTHONPATH=str(site)), cwd=tmp_path)
+    assert json.loads(got) == [{"n": ROWS}]
+
+
 def test_pandas_read_sql(ext_path, live, tmp_path):
     need(VPY, "the clients venv")
     script = (

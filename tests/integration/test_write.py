@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import random
 import sqlite3
 import subprocess
@@ -517,3 +518,46 @@ def test_hydration_and_restore_of_a_replica_ltxvfs_wrote(ext_path, tmp_path):
             s.close()
         out = W.restore(url, tmp_path / f"r{i}.db")
         assert S.sha256_file(hpath) == S.sha256_file(out)
+
+
+
+_WRITE_AND_HYDRATE = """
+import apsw, hashlib, sys, time
+ext, uri, hpath = sys.argv[1:4]
+loader = apsw.Connection(':memory:'); loader.enable_load_extension(True); loader.load_extension(ext)
+con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_URI)
+steps = ["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)",
+         "INSERT INTO t(v) SELECT randomblob(600) FROM (WITH RECURSIVE c(x) AS "
+         "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200) SELECT x FROM c)",
+         "UPDATE t SET v = randomblob(100) WHERE id % 2 = 0"]
+for sql in steps:
+    con.execute(sql)
+    txid = con.execute("PRAGMA litestream_sync").fetchone()[0]
+    deadline = time.monotonic() + 30
+    while True:
+        state = con.execute("PRAGMA litestream_hydration_state").fetchone()[0]
+        meta = open(hpath + ".meta").read().split()[0] if state == "complete" else ""
+        if state == "complete" and meta and int(meta) == int(txid, 16):
+            break
+        assert time.monotonic() < deadline, (state, meta, txid)
+        time.sleep(0.05)
+    print(txid, hashlib.sha256(open(hpath, "rb").read()).hexdigest(), flush=True)
+"""
+
+
+def test_writer_and_hydration_in_one_connection(ext_path, tmp_path):
+    """Issue 10 item 6: the writer's synced pages reach the hydrated file of the same replica
+    object, which then equals litestream's restore of what was uploaded, at every sync."""
+    import hydration_support as S
+    url = H.file_url(tmp_path / "replica")
+    hpath = tmp_path / "h" / "hydrated.db"
+    uri = wuri(url, sync_interval="-1s", buffer_path=tmp_path / "buf", hydration_enabled="true",
+               hydration_path=str(hpath), poll_interval="100ms")
+    rc, out, err, _ = H.run([os.environ.get("PYTHON", "python3"), "-c", _WRITE_AND_HYDRATE, str(ext_path),
+                             uri, str(hpath)], env=H.base_env(), timeout=120)
+    assert rc == 0, err.decode()[-3000:]
+    lines = [l.split() for l in out.decode().splitlines()]
+    assert [int(t, 16) for t, _ in lines] == [1, 2, 3] and W.l0_txids(url)[-1] == 3
+    for txid, sha in lines:
+        restored = W.restore(url, tmp_path / f"r{txid}.db", txid=int(txid, 16))
+        assert sha == S.sha256_file(restored), f"TXID {txid}"

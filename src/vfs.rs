@@ -85,6 +85,9 @@ pub trait Host: Send + Sync + 'static {
     /// A main-database open finished: `Err` carries the cause, so the shell can show it to the
     /// application (SQLite itself only says "unable to open database file").
     fn open_finished(&self, _name: &str, _outcome: std::result::Result<(), &Error>) {}
+    /// A write transaction was refused for a reason SQLite cannot carry (a conflict: SQLite
+    /// only says "attempt to write a readonly database"), so the shell can show the cause.
+    fn write_refused(&self, _name: &str, _error: &Error) {}
 }
 
 pub enum Handle {
@@ -315,6 +318,13 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
     fn lock(&self, handle: &mut Handle, level: LockLevel) -> VfsResult<()> {
         guard("lock", || match handle {
             Handle::Main(c) => c.lock(lock_of(level)).map_err(|e| match e.kind {
+                // The conflict's message names both TXIDs and the buffer; SQLite only passes
+                // the code on, so the message goes to the log, to `litestream_last_error()`
+                // and `sqlite3_log` (the shell's `write_refused`), and to PRAGMA litestream_sync.
+                ErrorKind::Conflict => {
+                    self.host.write_refused(c.name(), &e);
+                    code(&e, "lock", vars::SQLITE_READONLY)
+                }
                 ErrorKind::ReadOnly => {
                     tracing::debug!("lock: {e}");
                     vars::SQLITE_READONLY
@@ -323,9 +333,6 @@ impl<H: Host> Vfs for LitestreamVfs<H> {
                     tracing::debug!("lock: {e}");
                     vars::SQLITE_BUSY
                 }
-                // The conflict's message names both TXIDs and the buffer; SQLite only passes
-                // the code on, so the message goes to the log and to PRAGMA litestream_sync.
-                ErrorKind::Conflict => code(&e, "lock", vars::SQLITE_READONLY),
                 _ => code(&e, "lock", vars::SQLITE_IOERR_LOCK),
             }),
             Handle::Temp(_) => Ok(()),

@@ -128,6 +128,9 @@ impl Host for NativeHost {
     fn open_finished(&self, name: &str, outcome: std::result::Result<(), &ltxvfs::Error>) {
         crate::last_error::record(name, outcome);
     }
+    fn write_refused(&self, name: &str, error: &ltxvfs::Error) {
+        crate::last_error::record_write_refused(name, error);
+    }
     fn extent_store(&self, url: &ReplicaUrl, dir: &str) -> Result<Option<Arc<dyn ExtentStore>>> {
         let cache = DiskExtentCache::new(std::path::Path::new(dir), &url.original)
             .map_err(|e| ltxvfs::Error::config(format!("cannot use cache_dir {dir}: {e}")))?;

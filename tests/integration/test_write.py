@@ -404,6 +404,7 @@ def test_conflict_between_two_processes_reaches_sql(ext_path, replica, tmp_path)
         {"q": "PRAGMA litestream_sync"},
         "INSERT INTO t VALUES('b-after')",
         {"q": "PRAGMA litestream_conflict"},
+        {"q": "SELECT litestream_last_error()"},
         {"q": "SELECT group_concat(who) FROM t"},
         f"VACUUM INTO 'file:{export}?vfs=unix'",
         {"q": "PRAGMA litestream_discard_local = 1"},
@@ -424,12 +425,15 @@ def test_conflict_between_two_processes_reaches_sql(ext_path, replica, tmp_path)
     assert "0000000000000001" in msg and "0000000000000002" in msg and str(tmp_path / "b2") in msg, rb
     assert "readonly" in rb[3].get("error", ""), rb[3]
     assert "0000000000000002" in rb[4]["rows"][0][0]
-    assert "b-local" in rb[5]["rows"][0][0] and ",a" not in rb[5]["rows"][0][0]
-    assert "error" not in rb[6], rb[6]
+    # The refused write's cause, which SQLite cannot carry, reaches SQL.
+    last = rb[5]["rows"][0][0] or ""
+    assert "0000000000000001" in last and "0000000000000002" in last and str(tmp_path / "b2") in last, rb[5]
+    assert "b-local" in rb[6]["rows"][0][0] and ",a" not in rb[6]["rows"][0][0]
+    assert "error" not in rb[7], rb[7]
     assert "b-local" in plain_rows(export, "SELECT group_concat(who) FROM t")[0][0]
-    assert rb[7]["rows"] == [["0000000000000002"]]
-    assert rb[8]["rows"] == [["base,a"]]
-    assert "error" not in rb[9] and rb[10]["rows"] == [["0000000000000003"]]
+    assert rb[8]["rows"] == [["0000000000000002"]]
+    assert rb[9]["rows"] == [["base,a"]]
+    assert "error" not in rb[10] and rb[11]["rows"] == [["0000000000000003"]]
     assert W.l0_txids(url, s3) == [1, 2, 3]
 
 

@@ -109,6 +109,8 @@ fi
 if command -v npm >/dev/null 2>&1; then
   if [ ! -d "$CLIENTS/node/node_modules/better-sqlite3" ]; then
     mkdir -p "$CLIENTS/node"
+    # Without a reachable prebuilt, node-gyp compiles against the installed headers (no download).
+    if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
     (cd "$CLIENTS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent better-sqlite3@12)
   fi
   (cd "$CLIENTS/node" && node -e 'new (require("better-sqlite3"))(":memory:")')

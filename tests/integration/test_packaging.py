@@ -139,3 +139,10 @@ def test_http_client_logs_stay_at_warn(ext_path, seaweedfs, vector, s3_prefix):
     assert lines, r.stderr
     noisy = [l for l in lines if any(w in l for w in ("hyper", "reqwest", "rustls", "h2::", "connection"))]
     assert len(noisy) <= len(lines) // 4, "\n".join(noisy[:20])
+
+
+def test_package_versions_follow_the_crate():
+    """`npm install <checkout>/npm` uses npm/package.json as is: its version is the crate's."""
+    import json
+    npm = json.loads((H.REPO_ROOT / "npm" / "package.json").read_text())
+    assert npm["version"] == crate_version()

@@ -9,6 +9,8 @@
 #   bash scripts/bench.sh --quick         # ~7 MB database, fewer repeats; BENCHMARKS.md untouched
 #   bash scripts/bench.sh --delay-ms 20 --only open,point,scan
 #   bash scripts/bench.sh --idle-poll     # idle connection, 30 s: requests and LISTs vs Go
+#   bash scripts/bench.sh --large         # ~480 MB replica (~10 min): scan vs restore-first,
+#                                         # random cold lookups and open vs Go (bench/large.py)
 #
 #   LTXVFS_EXT=<path>  benchmark that build of the extension instead of target/release (no build)
 #   BENCH_MD=<path>    write the results section there instead ("" = don't write)
@@ -41,6 +43,12 @@ else MD="BENCHMARKS.md"; fi
 if [ "${1:-}" = "--idle-poll" ]; then
   shift
   exec "$PY" bench/idle_poll.py --ours "$EXT" ${MD:+--md "$MD"} "$@"
+fi
+
+# Large replica (issue 12): built, replicated and read in one run (bench/large.py).
+if [ "${1:-}" = "--large" ]; then
+  shift
+  exec "$PY" bench/large.py --ours "$EXT" ${MD:+--md "$MD"} "$@"
 fi
 
 mkdir -p bench/out

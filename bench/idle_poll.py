@@ -113,14 +113,7 @@ def main():
     print(table)
     print(json.dumps(out))
     if a.md:
-        p = Path(a.md)
-        text = p.read_text()
-        if MD_BEGIN in text and MD_END in text:
-            head, rest = text.split(MD_BEGIN, 1)
-            text = head + table + rest.split(MD_END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n## Idle polling (issue 12)\n\n" + table + "\n"
-        p.write_text(text)
+        R.replace_md_section(Path(a.md), MD_BEGIN, MD_END, table, "Idle polling (issue 12)")
 
 
 if __name__ == "__main__":

@@ -199,14 +199,7 @@ def main():
         table = render(res, a)
         print(table)
         if a.md:
-            p = Path(a.md)
-            text = p.read_text()
-            if MD_BEGIN in text and MD_END in text:
-                head, rest_ = text.split(MD_BEGIN, 1)
-                text = head + table + rest_.split(MD_END, 1)[1]
-            else:
-                text = text.rstrip("\n") + "\n\n## Large replica (issue 12)\n\n" + table + "\n"
-            p.write_text(text)
+            R.replace_md_section(Path(a.md), MD_BEGIN, MD_END, table, "Large replica (issue 12)")
     finally:
         for p in reversed(R.PROCS):
             R.kill_group(p)

@@ -1062,16 +1062,20 @@ def write_md(path: Path, table: str, results: dict):
         MD_END,
     ]
     gen = "\n".join(x for x in body if x is not None and x != "-")
-    if path.exists():
-        text = path.read_text()
-        if MD_BEGIN in text and MD_END in text:
-            pre = text.split(MD_BEGIN)[0]
-            post = text.split(MD_END, 1)[1]
-            path.write_text(pre + gen + post)
-            return
-        path.write_text(text.rstrip() + "\n\n" + gen + "\n")
+    replace_md_section(path, MD_BEGIN, MD_END, gen)
+
+
+def replace_md_section(path: Path, begin: str, end: str, block: str, heading: str = ""):
+    """Put `block` (which starts with `begin` and ends with `end`) in place of the section
+    between those markers in the Markdown file at `path`; append it (under `## heading`, if
+    given) when the file has no such section yet."""
+    text = Path(path).read_text() if Path(path).exists() else "# Benchmarks"
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        text = pre + block + rest.split(end, 1)[1]
     else:
-        path.write_text("# Benchmarks\n\n" + gen + "\n")
+        text = text.rstrip() + "\n\n" + (f"## {heading}\n\n" if heading else "") + block + "\n"
+    Path(path).write_text(text)
 
 
 if __name__ == "__main__":

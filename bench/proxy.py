@@ -2,14 +2,19 @@
 """A counting, delaying HTTP reverse proxy for the read benchmark (loopback only).
 
     python3 bench/proxy.py --upstream 127.0.0.1:8333 [--port 0] [--delay-ms 10]
+                           [--upstream-host 127.0.0.1:8333]
 
 Listens on 127.0.0.1, prints one line ``PORT <n>`` to stdout once it accepts connections, and
-forwards every request to the upstream S3 server (SeaweedFS) unchanged: method, path, query, body
-and *all* headers, including ``Host`` and ``Authorization``. SigV4 signs the ``Host`` header the
-client sent (the proxy's address, because the client's endpoint is the proxy), and the upstream
-verifies the signature against the ``Host`` header it receives, which is that same value, so
-signed requests still verify. Before forwarding, each request sleeps ``--delay-ms`` (a fixed
-per-request latency: concurrent requests wait concurrently, as over a real network).
+forwards every request to the upstream server (SeaweedFS's S3, or the other HTTP stores of
+bench/backends.py) unchanged: method, path, query, body and *all* headers, including ``Host`` and
+``Authorization``. SigV4 signs the ``Host`` header the client sent (the proxy's address, because
+the client's endpoint is the proxy), and the upstream verifies the signature against the ``Host``
+header it receives, which is that same value, so signed requests still verify. With
+``--upstream-host`` the ``Host`` header is replaced by that value instead, for servers that route
+by their own address (fake-gcs-server serves XML-API downloads only on its public host) and sign
+nothing with it (Azure Shared Key, WebDAV basic auth). Before forwarding, each request sleeps
+``--delay-ms`` (a fixed per-request latency: concurrent requests wait concurrently, as over a
+real network).
 
 Side channel (not delayed, not counted, not forwarded), under ``/__bench/``:
 
@@ -21,8 +26,9 @@ Side channel (not delayed, not counted, not forwarded), under ``/__bench/``:
   POST /__bench/reset   zero the counters and drop the log
 
 ``bytes`` counts response body bytes sent to the client. ``kind`` is one of ``list`` (a GET on a
-bucket: ListObjectsV2), ``get`` (object GET; ``range`` holds its Range header), ``head``,
-``put``, ``other``.
+bucket: ListObjectsV2; a GCS JSON-API objects.list; an Azure List Blobs; a WebDAV PROPFIND),
+``get`` (object GET; ``range`` holds its Range or x-ms-range header), ``head``, ``put``,
+``other``.
 """
 from __future__ import annotations
 
@@ -85,10 +91,15 @@ def classify(method: str, path: str) -> tuple[str, str]:
     u = urllib.parse.urlsplit(path)
     parts = [p for p in u.path.split("/") if p]
     key = urllib.parse.unquote("/".join(parts[1:])) if len(parts) > 1 else ""
+    q = dict(urllib.parse.parse_qsl(u.query))
+    if method == "PROPFIND":  # WebDAV: a directory listing
+        return "list", urllib.parse.unquote(u.path)
     if method == "GET":
+        gcs_list = len(parts) == 5 and parts[:3] == ["storage", "v1", "b"] and parts[4] == "o"
+        if gcs_list or q.get("comp") == "list":  # GCS objects.list, Azure List Blobs
+            return "list", "?prefix=" + q.get("prefix", "")
         if key:
             return "get", key
-        q = dict(urllib.parse.parse_qsl(u.query))
         return "list", "?prefix=" + q.get("prefix", "")
     if method == "HEAD":
         return "head", key
@@ -97,7 +108,7 @@ def classify(method: str, path: str) -> tuple[str, str]:
     return "other", key
 
 
-def make_handler(upstream: str, delay: float, counters: Counters):
+def make_handler(upstream: str, delay: float, counters: Counters, upstream_host: str | None = None):
     tls = threading.local()
 
     def conn(fresh=False):
@@ -160,7 +171,7 @@ def make_handler(upstream: str, delay: float, counters: Counters):
             t0 = time.monotonic()
             seq = counters.start()
             kind, key = classify(self.command, self.path)
-            rng = self.headers.get("Range")
+            rng = self.headers.get("Range") or self.headers.get("x-ms-range")
             body = None
             n = self.headers.get("Content-Length")
             if n:
@@ -208,6 +219,8 @@ def make_handler(upstream: str, delay: float, counters: Counters):
                     (k.lower() == "content-length" and body is not None)]
             if body is not None:
                 hdrs.append(("Content-Length", str(len(body))))
+            if upstream_host:
+                hdrs = [(k, upstream_host if k.lower() == "host" else v) for k, v in hdrs]
             last = None
             for attempt in range(2):
                 try:
@@ -230,6 +243,7 @@ def make_handler(upstream: str, delay: float, counters: Counters):
             return 502, [("Content-Type", "text/plain")], msg, "Bad Gateway"
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _proxy
+        do_PROPFIND = do_OPTIONS = do_MKCOL = do_MOVE = do_COPY = _proxy  # WebDAV
 
     return Handler
 
@@ -240,15 +254,22 @@ class ProxyServer(ThreadingHTTPServer):
     request_queue_size = 128
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that went away (a benchmark child that exited): not an error
+        super().handle_error(request, client_address)
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--upstream", required=True, help="host:port of the S3 server")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--delay-ms", type=float, default=10.0)
+    ap.add_argument("--upstream-host", help="Host header sent upstream (default: the client's)")
     a = ap.parse_args()
     counters = Counters()
-    srv = ProxyServer(("127.0.0.1", a.port), make_handler(a.upstream, a.delay_ms / 1000.0, counters))
+    srv = ProxyServer(("127.0.0.1", a.port),
+                      make_handler(a.upstream, a.delay_ms / 1000.0, counters, a.upstream_host))
     print(f"PORT {srv.server_address[1]}", flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)

@@ -162,10 +162,14 @@ def start_seaweedfs(work: Path, timeout: float = 90.0) -> tuple[str, int]:
 
 
 class Proxy:
-    def __init__(self, upstream_port: int, delay_ms: float, work: Path):
+    def __init__(self, upstream_port: int, delay_ms: float, work: Path, rewrite_host: bool = False):
+        """`rewrite_host`: send the upstream's own address as ``Host`` instead of the client's
+        (bench/proxy.py --upstream-host); never for S3, whose SigV4 signs the client's."""
         self.logf = work / "proxy.log"
-        self.proc = spawn([sys.executable, str(BENCH / "proxy.py"), "--upstream",
-                           f"127.0.0.1:{upstream_port}", "--delay-ms", str(delay_ms)],
+        upstream = f"127.0.0.1:{upstream_port}"
+        self.proc = spawn([sys.executable, str(BENCH / "proxy.py"), "--upstream", upstream,
+                           "--delay-ms", str(delay_ms)]
+                          + (["--upstream-host", upstream] if rewrite_host else []),
                           stdout=subprocess.PIPE)
         line = self.proc.stdout.readline().decode()
         m = re.match(r"PORT (\d+)", line)
@@ -304,17 +308,22 @@ class Litestream:
         return tail(o + e, 500)
 
     def plan(self) -> list[tuple[int, int, int, int]]:
-        """The restore plan of `litestream restore -dry-run`: [(level, min, max, size)]."""
-        dummy = self.db.parent / f"plan-{self.prefix}.db"
-        rc, o, e, _ = run([self.bin, "restore", "-config", str(self.cfg), "-dry-run", "-o",
-                           str(dummy), str(self.db)], env=self.env, timeout=120)
-        text = (o + e).decode("utf-8", "replace")
-        out = [(int(m.group(1)), int(m.group(2), 16), int(m.group(3), 16), int(m.group(4)))
-               for m in re.finditer(r"^\s*(\d+)\s+([0-9a-f]{16})-([0-9a-f]{16})\.ltx\s+\S+\s+\S+"
-                                    r"\s+(\d+)", text, re.M)]
-        if rc != 0 or not out:
-            raise RuntimeError(f"litestream restore -dry-run failed ({rc}): {tail(text)}")
-        return out
+        return restore_plan(self.cfg, self.db, self.env)
+
+
+def restore_plan(cfg: Path, db: Path, env: dict) -> list[tuple[int, int, int, int]]:
+    """The restore plan of `litestream restore -dry-run` for `db` in the config `cfg`:
+    [(level, min, max, size)]."""
+    dummy = db.parent / f"plan-{db.stem}.db"
+    rc, o, e, _ = run([find_tool("litestream"), "restore", "-config", str(cfg), "-dry-run", "-o",
+                       str(dummy), str(db)], env=env, timeout=120)
+    text = (o + e).decode("utf-8", "replace")
+    out = [(int(m.group(1)), int(m.group(2), 16), int(m.group(3), 16), int(m.group(4)))
+           for m in re.finditer(r"^\s*(\d+)\s+([0-9a-f]{16})-([0-9a-f]{16})\.ltx\s+\S+\s+\S+"
+                                r"\s+(\d+)", text, re.M)]
+    if rc != 0 or not out:
+        raise RuntimeError(f"litestream restore -dry-run failed ({rc}): {tail(text)}")
+    return out
 
 
 # ------------------------------------------------------------------------------- databases
@@ -432,10 +441,13 @@ class Impl:
         self.key, self.label, self.ext = key, label, ext
 
 
-def child_env(impl: Impl, url: str | None, tmp: Path) -> dict:
+def child_env(impl: Impl, url: str | None, tmp: Path, store_env: dict | None = None) -> dict:
+    """`store_env`: the store's own variables (credentials, emulator host) for other backends
+    than this file's SeaweedFS (bench/backends.py)."""
     if impl.ext is None:
         return base_env()
-    extra = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    extra = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+             **(store_env or {})}
     if url:
         extra["LITESTREAM_REPLICA_URL"] = url
     if impl.key == "go":
@@ -495,14 +507,15 @@ def summarize_sizes(sizes: list[int]) -> dict:
 
 
 def run_child(impl: Impl, scenario: str, uri: str, url: str | None, proxy: Proxy | None,
-              params: dict, timeout: float) -> dict:
+              params: dict, timeout: float, store_env: dict | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-child-"))
     try:
         spec = {"scenario": scenario, "ext": impl.ext, "uri": uri,
                 "proxy": proxy.url if (proxy and impl.ext) else None, "params": params}
         seq_before = proxy.stats()["seq"] if proxy else 0
         rc, out, err, secs = run([SYSTEM_PYTHON, str(BENCH / "child.py"), json.dumps(spec)],
-                                 env=child_env(impl, url, tmp), cwd=tmp, timeout=timeout)
+                                 env=child_env(impl, url, tmp, store_env), cwd=tmp,
+                                 timeout=timeout)
         golog = tmp / "go-vfs.log"
         gotext = golog.read_text(errors="replace") if golog.exists() else ""
         res = None

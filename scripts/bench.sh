@@ -11,11 +11,15 @@
 #   bash scripts/bench.sh --idle-poll     # idle connection, 30 s: requests and LISTs vs Go
 #   bash scripts/bench.sh --large         # ~480 MB replica (~10 min): scan vs restore-first,
 #                                         # random cold lookups and open vs Go (bench/large.py)
+#   bash scripts/bench.sh --backends      # per backend (file, s3, gs, abs, webdav, sftp; ~5 min):
+#                                         # open, cold point lookup, cold scan vs Go on the same
+#                                         # server (bench/backends.py; raw data bench/out/)
 #
 #   LTXVFS_EXT=<path>  benchmark that build of the extension instead of target/release (no build)
 #   BENCH_MD=<path>    write the results section there instead ("" = don't write)
 # Needs what scripts/setup.sh installs (litestream, weed, boto3, the Go extension, Debian's
-# /usr/bin/python3 whose sqlite3 module can load extensions).
+# /usr/bin/python3 whose sqlite3 module can load extensions; for --backends also azurite,
+# fake-gcs-server, rclone and sshd, as the backend tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -49,6 +53,14 @@ fi
 if [ "${1:-}" = "--large" ]; then
   shift
   exec "$PY" bench/large.py --ours "$EXT" ${MD:+--md "$MD"} "$@"
+fi
+
+# Every backend (issue 8): its real server, the real litestream, ltxvfs vs Go (bench/backends.py).
+if [ "${1:-}" = "--backends" ]; then
+  shift
+  mkdir -p bench/out
+  BENCH_COMMAND="bash scripts/bench.sh --backends${*:+ $*}" exec "$PY" bench/backends.py \
+    --ours "$EXT" --json bench/out/backends.json ${MD:+--md "$MD"} "$@"
 fi
 
 mkdir -p bench/out

@@ -3,7 +3,7 @@
 //!
 //! What is redacted: the password of any `scheme://user:password@host` (→ `user:xxxxx@`),
 //! and the value of any secret-looking query or `key=value` pair (`secret`, `password`, `token`,
-//! `signature`, `credential`, account keys, …) (→ `key=xxxxx`). User names, hosts, buckets
+//! `signature`, `credential`, account keys, NATS `seed`/`nkey`/`jwt`, …) (→ `key=xxxxx`). User names, hosts, buckets
 //! and paths stay: they are what an operator needs to read an error.
 
 use std::borrow::Cow;
@@ -27,6 +27,10 @@ pub fn is_secret_key(k: &str) -> bool {
         "account_key",
         "private",
         "sig",
+        // NATS: an nkey seed, a user JWT.
+        "seed",
+        "nkey",
+        "jwt",
     ]
     .iter()
     .any(|w| k.contains(w))

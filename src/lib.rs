@@ -27,6 +27,7 @@ pub mod replica;
 pub mod replica_url;
 pub mod retry;
 pub mod retrying_storage;
+pub mod s3_endpoint;
 pub mod stats_storage;
 pub mod storage;
 pub mod temp_files;

@@ -15,6 +15,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::layout::{Layout, LevelStyle};
+use crate::s3_endpoint::{HostInfo, ensure_endpoint_scheme, parse_oss_host, parse_s3_host, region_from_arn};
 
 /// The replica URL schemes Litestream knows. Knowing a scheme does not mean a build can
 /// open it: the shells decide which backends they carry.
@@ -256,7 +257,10 @@ impl S3Config {
     ///   (`bucket.s3.<region>.amazonaws.com`, `bucket.localhost:9000`, `bucket.<host>:<port>`,
     ///   `bucket.<region>.digitaloceanspaces.com`, `bucket.s3.<region>.backblazeb2.com`,
     ///   `bucket.s3.filebase.com`, `bucket.s3.<region>.scw.cloud`, `bucket.<region>.linodeobjects.com`,
-    ///   and for OSS `bucket.oss-<region>[-internal].aliyuncs.com`); an access-point ARN host is kept whole.
+    ///   and for OSS `bucket.oss-<region>[-internal].aliyuncs.com`), plus Cloudflare R2
+    ///   (`bucket.<account>[.eu].r2.cloudflarestorage.com`) and Tigris (`bucket.fly.storage.tigris.dev`,
+    ///   `bucket.t3.storage.dev`), region `auto`; an access-point ARN host is kept whole. The host
+    ///   forms and where requests then go are [`crate::s3_endpoint`].
     /// * query: `endpoint`, `region`, `forcePathStyle`/`force-path-style`, `skipVerify`/`skip-verify`.
     /// * env: `AWS_ACCESS_KEY_ID` → `LITESTREAM_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` →
     ///   `LITESTREAM_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (OSS first tries `OSS_ACCESS_KEY_ID`,
@@ -402,206 +406,6 @@ pub fn legacy_s3_url_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Op
         original.push_str(&escape(v, false));
     }
     Ok(Some(ReplicaUrl { scheme: Scheme::S3, host: bucket, path, user: None, password: None, query, original }))
-}
-
-// ------------------------------------------------------------------------------------------------
-// Host forms
-
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct HostInfo {
-    bucket: String,
-    region: Option<String>,
-    /// Endpoint without scheme, or with `http://` for local hosts.
-    endpoint: Option<String>,
-}
-
-/// Litestream `s3.ParseHost`: provider-specific host forms.
-fn parse_s3_host(host: &str) -> HostInfo {
-    let (name, port) = split_host_port(host);
-    let with_port = |ep: String| match port {
-        Some(p) => format!("{ep}:{p}"),
-        None => ep,
-    };
-    let lower = name.to_ascii_lowercase();
-    let info = |bucket: &str, region: Option<&str>, endpoint: String| HostInfo {
-        bucket: bucket.to_string(),
-        region: region.map(str::to_string),
-        endpoint: Some(with_port(endpoint)),
-    };
-
-    // bucket.localhost[:port] → http://localhost[:port], us-east-1.
-    if lower == "localhost" || lower.ends_with(".localhost") {
-        let bucket = if lower == "localhost" { "" } else { &name[..name.len() - ".localhost".len()] };
-        return info(bucket, Some(S3_DEFAULT_REGION), "http://localhost".into());
-    }
-    // AWS virtual-hosted forms: bucket.s3.amazonaws.com, bucket.s3.<region>.amazonaws.com,
-    // bucket.s3-<region>.amazonaws.com.
-    if let Some(rest) = lower.strip_suffix(".amazonaws.com") {
-        let n = rest.len();
-        if let Some(b) = rest.strip_suffix(".s3") {
-            if !b.is_empty() {
-                return HostInfo { bucket: name[..b.len()].to_string(), ..Default::default() };
-            }
-        } else if let Some(i) = rest.rfind(".s3.").or_else(|| rest.rfind(".s3-")) {
-            let region = &rest[i + 4..];
-            if i > 0 && !region.is_empty() && !region.contains('.') {
-                return HostInfo {
-                    bucket: name[..i].to_string(),
-                    region: Some(name[i + 4..n].to_string()),
-                    endpoint: None,
-                };
-            }
-        }
-    }
-    // bucket.s3.<region>.backblazeb2.com
-    if let Some((bucket, region)) = match_s3_region(&lower, name, ".backblazeb2.com") {
-        return info(&bucket, Some(&region), format!("s3.{region}.backblazeb2.com"));
-    }
-    // bucket.s3.filebase.com
-    if lower == "s3.filebase.com" || lower.ends_with(".s3.filebase.com") {
-        let bucket = name.len().checked_sub(".s3.filebase.com".len()).map(|n| &name[..n]).unwrap_or("");
-        return info(bucket, None, "s3.filebase.com".into());
-    }
-    // bucket.<region>.digitaloceanspaces.com
-    if let Some((bucket, region)) = match_region_label(&lower, name, ".digitaloceanspaces.com") {
-        return info(&bucket, Some(&region), format!("{region}.digitaloceanspaces.com"));
-    }
-    // bucket.s3.<region>.scw.cloud
-    if let Some((bucket, region)) = match_s3_region(&lower, name, ".scw.cloud") {
-        return info(&bucket, Some(&region), format!("s3.{region}.scw.cloud"));
-    }
-    // bucket.<region>.linodeobjects.com
-    if let Some((bucket, region)) = match_region_label(&lower, name, ".linodeobjects.com") {
-        return info(&bucket, Some(&region), format!("{region}.linodeobjects.com"));
-    }
-    // MinIO style: bucket.<host>:<port> (a port can never be part of a bucket name).
-    if let Some(p) = port {
-        return match name.split_once('.') {
-            Some((bucket, rest)) => HostInfo {
-                bucket: bucket.to_string(),
-                region: Some(S3_DEFAULT_REGION.into()),
-                endpoint: Some(format!("http://{rest}:{p}")),
-            },
-            None => HostInfo {
-                bucket: String::new(),
-                region: Some(S3_DEFAULT_REGION.into()),
-                endpoint: Some(format!("http://{name}:{p}")),
-            },
-        };
-    }
-    HostInfo { bucket: host.to_string(), ..Default::default() }
-}
-
-/// `^(?:(.+)\.)?s3\.([^.]+)<suffix>$` → (bucket, region); bucket may be empty.
-fn match_s3_region(lower: &str, name: &str, suffix: &str) -> Option<(String, String)> {
-    let rest = lower.strip_suffix(suffix)?;
-    let (bucket_len, region_start) = if let Some(region) = rest.strip_prefix("s3.") {
-        (0, rest.len() - region.len())
-    } else {
-        let i = rest.rfind(".s3.")?;
-        (i, i + 4)
-    };
-    let region = &name[region_start..rest.len()];
-    if region.is_empty() || region.contains('.') {
-        return None;
-    }
-    Some((name[..bucket_len].to_string(), region.to_string()))
-}
-
-/// `^(?:(.+)\.)?([^.]+)<suffix>$` → (bucket, region); bucket may be empty.
-fn match_region_label(lower: &str, name: &str, suffix: &str) -> Option<(String, String)> {
-    let rest = lower.strip_suffix(suffix)?;
-    if rest.is_empty() {
-        return None;
-    }
-    match rest.rfind('.') {
-        Some(i) if i + 1 < rest.len() => Some((name[..i].to_string(), name[i + 1..rest.len()].to_string())),
-        Some(_) => None,
-        None => Some((String::new(), name[..rest.len()].to_string())),
-    }
-}
-
-/// Litestream `oss.ParseHost`: `bucket.oss-<region>[-internal].aliyuncs.com` or a bare bucket.
-fn parse_oss_host(host: &str) -> HostInfo {
-    let lower = host.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_suffix(".aliyuncs.com") {
-        let (bucket_len, label_start) = match rest.find('.') {
-            Some(i) => (i, i + 1),
-            None => (0, 0),
-        };
-        let label = &rest[label_start..];
-        if let Some(region) = label.strip_prefix("oss-") {
-            let region = region.strip_suffix("-internal").unwrap_or(region);
-            if !region.is_empty() && !region.contains('.') {
-                let start = label_start + 4;
-                return HostInfo {
-                    bucket: host[..bucket_len].to_string(),
-                    region: Some(host[start..start + region.len()].to_string()),
-                    endpoint: None,
-                };
-            }
-        }
-    }
-    HostInfo { bucket: host.to_string(), ..Default::default() }
-}
-
-/// `arn:partition:service:region:account:resource` → region.
-fn region_from_arn(arn: &str) -> Option<String> {
-    arn.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_string)
-}
-
-/// Split `host:port` (IPv6 in brackets). Port is `None` when absent or empty.
-fn split_host_port(host: &str) -> (&str, Option<&str>) {
-    if host.starts_with('[') {
-        if let Some(i) = host.find(']') {
-            let rest = &host[i + 1..];
-            return match rest.strip_prefix(':') {
-                Some(p) if !p.is_empty() => (&host[..=i], Some(p)),
-                _ => (&host[..=i], None),
-            };
-        }
-        return (host, None);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !p.is_empty() => (h, Some(p)),
-        Some((h, _)) => (h, None),
-        None => (host, None),
-    }
-}
-
-/// Litestream `IsLocalEndpoint`.
-fn is_local_endpoint(endpoint: &str) -> bool {
-    let e = endpoint.trim().to_ascii_lowercase();
-    let hostport = e.split('/').next().unwrap_or("");
-    let host = split_host_port(hostport).0.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host == "::1"
-        || host.starts_with("127.")
-        || host.starts_with("10.")
-        || host.starts_with("192.168.")
-        || host
-            .strip_prefix("172.")
-            .and_then(|r| r.split('.').next())
-            .and_then(|o| o.parse::<u8>().ok())
-            .is_some_and(|o| (16..=31).contains(&o))
-        || host.ends_with(".local")
-        || host.ends_with(".localhost")
-}
-
-/// Add `https://` (or `http://` for local hosts) to an endpoint without scheme; drop trailing `/`.
-fn ensure_endpoint_scheme(endpoint: &str) -> String {
-    let e = endpoint.trim();
-    let lower = e.to_ascii_lowercase();
-    let full = if lower.starts_with("http://") {
-        format!("http://{}", &e[7..])
-    } else if lower.starts_with("https://") {
-        format!("https://{}", &e[8..])
-    } else if is_local_endpoint(e) {
-        format!("http://{e}")
-    } else {
-        format!("https://{e}")
-    };
-    full.trim_end_matches('/').to_string()
 }
 
 // ------------------------------------------------------------------------------------------------

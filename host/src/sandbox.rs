@@ -10,6 +10,7 @@
 //!   the host names (and that are set).
 
 use ltxvfs::replica_url::{ReplicaUrl, S3Config, Scheme};
+use ltxvfs::s3_endpoint::S3Endpoint;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,18 +38,11 @@ pub const DEFAULT_CREDENTIAL_VARS: &[&str] = &[
     "OSS_SESSION_TOKEN",
 ];
 
-/// `host:port` with the scheme's default port made explicit, lower-cased.
-pub fn normalize_authority(authority: &str, https: bool) -> String {
-    let a = authority.trim().to_ascii_lowercase();
-    let has_port = match a.rfind(':') {
-        Some(i) => !a[i..].contains(']') && a[i + 1..].chars().all(|c| c.is_ascii_digit()) && i + 1 < a.len(),
-        None => false,
-    };
-    if has_port { a } else { format!("{a}:{}", if https { 443 } else { 80 }) }
-}
+pub use ltxvfs::s3_endpoint::normalize_authority;
 
-/// Where a replica URL makes the component send requests (mirrors `src/wasi/s3.rs` and
-/// `src/wasi/static_http.rs`), and which directory it reads for `file://`.
+/// Where a replica URL makes the component send requests (S3: the shared
+/// `ltxvfs::s3_endpoint` rules; `http(s)://`: the URL's host, as `src/wasi/static_http.rs`), and
+/// which directory it reads for `file://`.
 pub struct ReplicaAccess {
     pub authorities: Vec<String>,
     pub directory: Option<PathBuf>,
@@ -63,27 +57,11 @@ pub fn replica_access(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result
             directory: None,
         }),
         Scheme::S3 | Scheme::Oss => {
+            // The component's own rules (`ltxvfs::s3_endpoint`), with the region it uses.
             let cfg = S3Config::resolve(&u, env).map_err(|e| wasmtime::format_err!("{}", e.message))?;
             let region = cfg.region.clone().unwrap_or_else(|| ltxvfs::replica_url::S3_DEFAULT_REGION.into());
-            let authority = match &cfg.endpoint {
-                Some(ep) => {
-                    let (https, rest) = if let Some(r) = ep.strip_prefix("https://") {
-                        (true, r)
-                    } else if let Some(r) = ep.strip_prefix("http://") {
-                        (false, r)
-                    } else {
-                        bail!("S3 endpoint without http(s) scheme: {ep}");
-                    };
-                    let host = rest.split('/').next().unwrap_or(rest);
-                    let host = if cfg.force_path_style { host.to_string() } else { format!("{}.{host}", cfg.bucket) };
-                    normalize_authority(&host, https)
-                }
-                None if cfg.force_path_style || cfg.bucket.contains('.') => {
-                    normalize_authority(&format!("s3.{region}.amazonaws.com"), true)
-                }
-                None => normalize_authority(&format!("{}.s3.{region}.amazonaws.com", cfg.bucket), true),
-            };
-            Ok(ReplicaAccess { authorities: vec![authority], directory: None })
+            let ep = S3Endpoint::for_config(&cfg, &region).map_err(|e| wasmtime::format_err!("{}", e.message))?;
+            Ok(ReplicaAccess { authorities: vec![ep.allowed_authority()], directory: None })
         }
         other => bail!("replica URL scheme {:?} is not supported by the component", other.as_str()),
     }
@@ -216,6 +194,11 @@ mod tests {
         assert_eq!(a.authorities, vec!["bkt.minio.local:9000"]);
         let a = replica_access("s3://bkt/db?region=eu-west-1", &none).unwrap();
         assert_eq!(a.authorities, vec!["bkt.s3.eu-west-1.amazonaws.com:443"]);
+        // Dotted buckets over HTTPS go path style, with a custom endpoint too.
+        let a = replica_access("s3://my.bkt/db?endpoint=https://s3.example.com&forcePathStyle=false", &none).unwrap();
+        assert_eq!(a.authorities, vec!["s3.example.com:443"]);
+        let a = replica_access("s3://arn:aws:s3:us-west-2:123456789012:accesspoint/ap/db", &none).unwrap();
+        assert_eq!(a.authorities, vec!["ap-123456789012.s3-accesspoint.us-west-2.amazonaws.com:443"]);
         let a = replica_access("http://127.0.0.1:8000/replica", &none).unwrap();
         assert_eq!(a.authorities, vec!["127.0.0.1:8000"]);
         let a = replica_access("file:///srv/replica", &none).unwrap();

@@ -3,13 +3,18 @@
 //! with SigV4 by `aws-sigv4` (the AWS SDK's own signer) when credentials are set, and sent
 //! unsigned otherwise.
 //!
-//! Settings come from [`S3Config::resolve`], as in the native extension. Differences: there is
-//! no bucket-region lookup (no region and no endpoint means `us-east-1`), no shared credentials
-//! file and no instance metadata: the sandbox has no filesystem and reaches only the replica.
+//! Settings come from [`S3Config::resolve`] and requests go where [`S3Endpoint`] says, as in the
+//! native extension and the host's allow-list. Listings are one level (`delimiter=/`), and a
+//! failed or missing `litestream-timestamp` HEAD keeps LastModified, as native does
+//! (REPLICA.md §2). Differences: there is no bucket-region lookup (no region and no endpoint
+//! means `us-east-1`), no shared credentials file and no instance metadata: the sandbox has no
+//! filesystem and reaches only the replica.
 
 use super::http::{self, Request, Response, Target, Verb};
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::LtxName;
 use crate::replica_url::{S3_DEFAULT_REGION, S3Config};
+use crate::s3_endpoint::S3Endpoint;
 use crate::storage::{ObjectInfo, RangeRequest, Storage, UnixNanos};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -46,43 +51,17 @@ pub struct S3Storage {
     /// Where requests go; `path_prefix` is `/bucket` for path-style requests, empty otherwise.
     server: Target,
     path_prefix: String,
+    /// Provider headers on every request (Tigris consistency).
+    extra_headers: &'static [(&'static str, &'static str)],
     identity: Option<Identity>,
     describe: String,
 }
 
 impl S3Storage {
     pub fn new(cfg: &S3Config) -> Result<Self> {
-        if cfg.bucket.starts_with("arn:") {
-            return Err(Error::config("S3 access point ARNs are not supported by the component"));
-        }
         let region = cfg.region.clone().unwrap_or_else(|| S3_DEFAULT_REGION.to_string());
-        let (server, path_prefix) = match &cfg.endpoint {
-            Some(ep) => {
-                let ep = Target::parse(ep.trim_end_matches('/'))?;
-                let base = ep.path_and_query.trim_end_matches('/').to_string();
-                if cfg.force_path_style {
-                    (ep.with_path("/"), format!("{base}/{}", encode(&cfg.bucket)))
-                } else {
-                    let t = Target {
-                        https: ep.https,
-                        authority: format!("{}.{}", cfg.bucket, ep.authority),
-                        path_and_query: "/".into(),
-                    };
-                    (t, base)
-                }
-            }
-            None => {
-                let host = format!("s3.{region}.amazonaws.com");
-                if cfg.force_path_style || cfg.bucket.contains('.') {
-                    let t = Target { https: true, authority: host, path_and_query: "/".into() };
-                    (t, format!("/{}", encode(&cfg.bucket)))
-                } else {
-                    let t =
-                        Target { https: true, authority: format!("{}.{host}", cfg.bucket), path_and_query: "/".into() };
-                    (t, String::new())
-                }
-            }
-        };
+        let ep = S3Endpoint::for_config(cfg, &region)?;
+        let server = Target { https: ep.https, authority: ep.authority.clone(), path_and_query: "/".into() };
         let identity = match (&cfg.access_key_id, &cfg.secret_access_key) {
             (Some(id), Some(secret)) => Some(
                 Credentials::new(id.clone(), secret.clone(), cfg.session_token.clone(), None, "environment").into(),
@@ -102,13 +81,16 @@ impl S3Storage {
             describe.push('/');
             describe.push_str(&cfg.prefix);
         }
-        describe.push_str(&format!(" (region {region}, {})", server.url()));
-        Ok(Self { bucket: cfg.bucket.clone(), region, server, path_prefix, identity, describe })
-    }
-
-    /// The authority requests go to (for the host's allow-list).
-    pub fn authority(&self) -> &str {
-        &self.server.authority
+        describe.push_str(&format!(" (region {}, {})", ep.region, ep.bucket_url()));
+        Ok(Self {
+            bucket: cfg.bucket.clone(),
+            region: ep.region.clone(),
+            server,
+            path_prefix: ep.bucket_path.clone(),
+            extra_headers: ep.extra_headers(),
+            identity,
+            describe,
+        })
     }
 
     fn object_target(&self, key: &str) -> Target {
@@ -125,6 +107,7 @@ impl S3Storage {
 
     /// A request with SigV4 headers (or none, anonymously).
     fn request(&self, verb: Verb, target: Target, mut headers: Vec<(String, String)>) -> Result<Request> {
+        headers.extend(self.extra_headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if let Some(identity) = &self.identity {
             let method = if verb == Verb::Head { "HEAD" } else { "GET" };
             let url = target.url();
@@ -166,7 +149,8 @@ impl S3Storage {
     }
 
     fn list_request(&self, prefix: &str, token: Option<&str>) -> Result<Request> {
-        let mut q = vec![("list-type", "2"), ("prefix", prefix)];
+        // One level, as native (object_store `list_with_delimiter`) and Litestream list.
+        let mut q = vec![("delimiter", "/"), ("list-type", "2"), ("prefix", prefix)];
         if let Some(t) = token {
             q.push(("continuation-token", t));
         }
@@ -197,27 +181,41 @@ impl S3Storage {
         Ok(out)
     }
 
-    /// Replace `created_at` with the `litestream-timestamp` metadata (one HEAD per object,
-    /// concurrently); objects without it keep LastModified.
-    fn add_metadata(&self, objects: &mut [&mut ObjectInfo]) -> Result<()> {
-        let reqs: Vec<Request> = objects
-            .iter()
-            .map(|o| self.request(Verb::Head, self.object_target(&o.key), Vec::new()))
-            .collect::<Result<_>>()?;
-        for (o, r) in objects.iter_mut().zip(http::send_all(&reqs, HEAD_CONCURRENCY)) {
-            match r {
-                Ok(resp) if resp.status == 200 => {
-                    if let Some(ts) = resp.header(METADATA_TIMESTAMP_HEADER).and_then(rfc3339_nanos) {
-                        o.created_at = ts;
-                    }
+    /// Replace `created_at` of the LTX objects with their `litestream-timestamp` metadata (one
+    /// HEAD per object, concurrently). Never fails the listing: an object whose HEAD fails (gone
+    /// since the listing, denied, a transient error) or carries no parsable timestamp keeps
+    /// LastModified, as native and Litestream do (REPLICA.md §2).
+    fn add_metadata(&self, objects: &mut [&mut ObjectInfo]) {
+        let mut wanted: Vec<&mut &mut ObjectInfo> =
+            objects.iter_mut().filter(|o| LtxName::parse_key(&o.key).is_some()).collect();
+        let mut reqs = Vec::with_capacity(wanted.len());
+        let mut sendable = Vec::with_capacity(wanted.len());
+        for (i, o) in wanted.iter().enumerate() {
+            match self.request(Verb::Head, self.object_target(&o.key), Vec::new()) {
+                Ok(r) => {
+                    reqs.push(r);
+                    sendable.push(i);
                 }
-                // Deleted since the listing (retention): keep LastModified; reads will re-plan.
-                Ok(resp) if resp.status == 404 => {}
-                Ok(resp) => return Err(status_error(&resp, "head", &self.bucket, &o.key)),
-                Err(e) => return Err(e),
+                Err(e) => tracing::debug!(key = %o.key, error = %e.message, "cannot build the metadata HEAD"),
             }
         }
-        Ok(())
+        for (i, r) in sendable.into_iter().zip(http::send_all(&reqs, HEAD_CONCURRENCY)) {
+            let o = &mut wanted[i];
+            match r {
+                Ok(resp) if resp.status == 200 => {
+                    match resp.header(METADATA_TIMESTAMP_HEADER).and_then(rfc3339_nanos) {
+                        Some(ts) => o.created_at = ts,
+                        None => tracing::debug!(key = %o.key, "no parsable litestream-timestamp; keeping LastModified"),
+                    }
+                }
+                Ok(resp) => {
+                    tracing::debug!(key = %o.key, status = resp.status, "metadata HEAD failed; keeping LastModified")
+                }
+                Err(e) => {
+                    tracing::debug!(key = %o.key, error = %e.message, "metadata HEAD failed; keeping LastModified")
+                }
+            }
+        }
     }
 }
 
@@ -349,9 +347,7 @@ impl Storage for S3Storage {
         if with_metadata {
             let mut all: Vec<&mut ObjectInfo> = out.iter_mut().filter_map(|r| r.as_mut().ok()).flatten().collect();
             if !all.is_empty() {
-                if let Err(e) = self.add_metadata(&mut all) {
-                    return prefixes.iter().map(|_| Err(e.clone())).collect();
-                }
+                self.add_metadata(&mut all);
             }
         }
         out

@@ -1,8 +1,9 @@
 //! `s3://` and `oss://` replicas through object_store's AmazonS3 client (REPLICA.md §1–§2).
 //!
 //! Requests, listings, timestamps and puts are the shared [`super::object_store_backend`];
-//! this module builds the client (region, endpoint styles, access points, credentials,
-//! `AWS_CA_BUNDLE`).
+//! this module builds the client (region lookup, credentials, `AWS_CA_BUNDLE`). Where requests
+//! go (virtual-hosted or path style, providers, access points) is [`ltxvfs::s3_endpoint`], the
+//! same rules the component and the host's allow-list use.
 //!
 //! Every request is bounded (`ltxvfs::retry`): 5 s to connect, 8 s to the first byte, 5 s of
 //! silence inside a body, 10 s in all; a body shorter than its Content-Length is an error
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use ltxvfs::replica_url::S3Config;
+use ltxvfs::s3_endpoint::S3Endpoint;
 use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage};
 use ltxvfs::{Error, Result};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
@@ -174,59 +177,30 @@ fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {
     o
 }
 
-/// `https://host/…` → `https://<bucket>.host/…` for virtual-hosted requests to a custom endpoint.
-fn virtual_hosted_endpoint(endpoint: &str, bucket: &str) -> String {
-    match endpoint.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{bucket}.{rest}"),
-        None => format!("https://{bucket}.{endpoint}"),
-    }
-}
-
-/// `arn:<partition>:s3:<region>:<account>:accesspoint/<name>` → (name, endpoint).
-fn access_point_endpoint(arn: &str, region: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let name = parts[5].strip_prefix("accesspoint/")?;
-    let account = parts[4];
-    let region = if parts[3].is_empty() { region } else { parts[3] };
-    let domain = if parts[1] == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
-    Some((name.to_string(), format!("https://{name}-{account}.s3-accesspoint.{region}.{domain}")))
-}
-
 fn build_store(
     cfg: &S3Config,
     region: &str,
-    options: ClientOptions,
+    mut options: ClientOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AmazonS3> {
+    // Where requests go is `ltxvfs::s3_endpoint` (shared with the component and the host): the
+    // bucket URL is handed to object_store as a virtual-hosted endpoint, which it uses as is.
+    let ep = S3Endpoint::for_config(cfg, region)?;
+    if !ep.extra_headers().is_empty() {
+        let mut headers = HeaderMap::new();
+        for (k, v) in ep.extra_headers() {
+            headers.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        options = options.with_default_headers(headers);
+    }
     let mut b = AmazonS3Builder::new()
-        .with_region(region)
+        .with_region(&ep.region)
         .with_retry(retry_config())
         .with_client_options(options)
-        .with_http_connector(connector());
-
-    if cfg.bucket.starts_with("arn:") {
-        let (name, endpoint) = access_point_endpoint(&cfg.bucket, region)
-            .ok_or_else(|| Error::config(format!("invalid s3 access point arn: {}", cfg.bucket)))?;
-        b = b.with_bucket_name(name).with_endpoint(endpoint).with_virtual_hosted_style_request(true);
-    } else {
-        b = b.with_bucket_name(&cfg.bucket);
-        match &cfg.endpoint {
-            Some(ep) if cfg.force_path_style => {
-                b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
-            }
-            Some(ep) => {
-                b = b.with_endpoint(virtual_hosted_endpoint(ep, &cfg.bucket)).with_virtual_hosted_style_request(true);
-            }
-            None => {
-                // Dotted bucket names break TLS with virtual-hosted requests; AWS SDKs switch to path style.
-                let virtual_hosted = !cfg.force_path_style && !cfg.bucket.contains('.');
-                b = b.with_virtual_hosted_style_request(virtual_hosted);
-            }
-        }
-    }
+        .with_http_connector(connector())
+        .with_bucket_name(&cfg.bucket)
+        .with_endpoint(ep.bucket_url())
+        .with_virtual_hosted_style_request(true);
 
     let getenv = |k: &str| env(k).filter(|v| !v.is_empty());
     match (&cfg.access_key_id, &cfg.secret_access_key) {
@@ -363,24 +337,6 @@ mod tests {
     fn put_timestamps_are_rfc3339_millis_utc() {
         assert_eq!(format_timestamp_ms(1_795_328_191_755).as_deref(), Some("2026-11-22T06:16:31.755Z"));
         assert_eq!(parse_timestamp(&format_timestamp_ms(1_795_328_191_755).unwrap()), Some(1_795_328_191_755_000_000));
-    }
-
-    #[test]
-    fn virtual_hosted_endpoints_get_the_bucket_in_the_host() {
-        assert_eq!(
-            virtual_hosted_endpoint("https://oss-cn-hangzhou.aliyuncs.com", "b"),
-            "https://b.oss-cn-hangzhou.aliyuncs.com"
-        );
-        assert_eq!(virtual_hosted_endpoint("http://h:9000", "b"), "http://b.h:9000");
-    }
-
-    #[test]
-    fn access_point_arns_map_to_their_endpoint() {
-        assert_eq!(
-            access_point_endpoint("arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap", "x"),
-            Some(("my-ap".into(), "https://my-ap-123456789012.s3-accesspoint.us-west-2.amazonaws.com".into()))
-        );
-        assert_eq!(access_point_endpoint("arn:aws:s3:us-west-2:1:bucket/x", "x"), None);
     }
 
     #[test]

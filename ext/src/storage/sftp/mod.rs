@@ -18,7 +18,10 @@
 //! - Every request is bounded (connect [`ltxvfs::retry::CONNECT_TIMEOUT`], each call
 //!   [`ltxvfs::retry::REQUEST_TIMEOUT`]); a session that broke is dropped and the next call
 //!   reconnects. Retries are left to `ltxvfs::retrying_storage`.
-//! - Up to [`POOL`] sessions serve one `get_ranges` batch in parallel; they open on demand.
+//! - Up to [`POOL`] sessions serve one `get_ranges` batch in parallel. A batch is spread over
+//!   the sessions already logged in; a long batch (8 reads or more) has the next session log in
+//!   on a background thread. So no batch waits for a login (~100 ms each against OpenSSH)
+//!   while one session is ready, and short work (an open, a point lookup) logs in once.
 
 pub mod config;
 mod connection;
@@ -26,7 +29,8 @@ pub mod errors;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage, UnixNanos, ltx_timestamp_ms};
@@ -39,6 +43,11 @@ use connection::Connection;
 
 /// Sessions one storage may hold open (parallel ranged reads).
 pub const POOL: usize = 4;
+
+/// A batch at least this long (a scan's read-ahead, many files' headers) is worth another
+/// session; shorter ones (an open's few reads, a point lookup) run on the sessions there are,
+/// since a login costs more CPU and time than they do.
+const BATCH_WORTH_A_LOGIN: usize = 8;
 
 /// A failed operation: the error, and whether the session it ran on is broken.
 struct Fail {
@@ -60,9 +69,14 @@ impl Fail {
     }
 }
 
+/// The session slots: `None` until a session logs in (shared with the background login).
+type Slots = Arc<[Mutex<Option<Connection>>]>;
+
 pub struct SftpStorage {
     cfg: SftpConfig,
-    slots: Vec<Mutex<Option<Connection>>>,
+    slots: Slots,
+    /// A background login is under way (one at a time).
+    logging_in: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SftpStorage {
@@ -72,7 +86,11 @@ impl std::fmt::Debug for SftpStorage {
 }
 
 pub fn open(cfg: SftpConfig) -> SftpStorage {
-    SftpStorage { cfg, slots: (0..POOL).map(|_| Mutex::new(None)).collect() }
+    SftpStorage {
+        cfg,
+        slots: (0..POOL).map(|_| Mutex::new(None)).collect::<Vec<_>>().into(),
+        logging_in: Arc::default(),
+    }
 }
 
 /// The server path of a key.
@@ -111,6 +129,51 @@ impl SftpStorage {
     fn on_any<T>(&self, f: impl FnOnce(&Sftp) -> Result<T, Fail>) -> Result<T> {
         let free = (0..self.slots.len()).find(|&i| !self.slots[i].is_locked()).unwrap_or(0);
         self.on_slot(free, f)
+    }
+
+    /// The slots a batch of `len` reads may use now: those with a session (or busy, hence
+    /// logged in or about to be), and slot 0 when none is. For a long batch the first empty
+    /// slot gets a session on a background thread, for the batches that follow.
+    fn ready_slots(&self, len: usize) -> Vec<usize> {
+        let mut ready = Vec::with_capacity(self.slots.len());
+        let mut empty = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            match slot.try_lock() {
+                Some(g) if g.is_none() => empty = empty.or(Some(i)),
+                _ => ready.push(i),
+            }
+        }
+        if ready.is_empty() {
+            return vec![0];
+        }
+        if let Some(i) = empty.filter(|_| len >= BATCH_WORTH_A_LOGIN) {
+            self.log_in_behind(i);
+        }
+        ready
+    }
+
+    /// Log a session into slot `i` on a background thread, one login at a time. The slot is
+    /// locked only to store the session, so a busy slot always means a session in use. A
+    /// failed login is left for the next foreground call to report.
+    fn log_in_behind(&self, i: usize) {
+        if self.logging_in.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (slots, cfg, flag) = (Arc::clone(&self.slots), self.cfg.clone(), Arc::clone(&self.logging_in));
+        let spawned = std::thread::Builder::new().name("ltxvfs-sftp-login".into()).spawn(move || {
+            if let Ok(conn) = Connection::open(&cfg) {
+                if let Some(mut g) = slots[i].try_lock() {
+                    if g.is_none() {
+                        *g = Some(conn);
+                    }
+                }
+            }
+            flag.store(false, Ordering::Release);
+        });
+        if let Err(e) = spawned {
+            self.logging_in.store(false, Ordering::Release);
+            tracing::debug!(error = %e, "cannot start a background sftp login");
+        }
     }
 
     fn read_range(sftp: &Sftp, key: &str, start: u64, end: u64) -> Result<Bytes, Fail> {
@@ -252,12 +315,16 @@ impl Storage for SftpStorage {
         if requests.len() <= 1 {
             return read(0, requests);
         }
-        let chunk = requests.len().div_ceil(POOL.min(requests.len()));
+        let ready = self.ready_slots(requests.len());
+        if ready.len() == 1 {
+            return read(ready[0], requests);
+        }
+        let chunk = requests.len().div_ceil(ready.len().min(requests.len()));
         std::thread::scope(|s| {
             let handles: Vec<_> = requests
                 .chunks(chunk)
-                .enumerate()
-                .map(|(i, reqs)| (reqs.len(), s.spawn(move || read(i, reqs))))
+                .zip(&ready)
+                .map(|(reqs, &slot)| (reqs.len(), s.spawn(move || read(slot, reqs))))
                 .collect();
             let mut out = Vec::with_capacity(requests.len());
             for (n, h) in handles {

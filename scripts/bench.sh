@@ -14,6 +14,10 @@
 #   bash scripts/bench.sh --backends      # per backend (file, s3, gs, abs, webdav, sftp; ~4 min):
 #                                         # open, cold point lookup, cold scan vs Go on the same
 #                                         # server (bench/backends.py; raw data bench/out/)
+=======
+#   bash scripts/bench.sh --scale         # open time and index memory at 10 MB/500 MB/2 GB, open
+#                                         # time at 10/250/2000 L0 files, 1/8/32 reader threads,
+#                                         # each vs Go (bench/scale.py, ~30 min)
 #
 #   LTXVFS_EXT=<path>  benchmark that build of the extension instead of target/release (no build)
 #   BENCH_MD=<path>    write the results section there instead ("" = don't write)
@@ -61,6 +65,12 @@ if [ "${1:-}" = "--backends" ]; then
   mkdir -p bench/out
   BENCH_COMMAND="bash scripts/bench.sh --backends${*:+ $*}" exec "$PY" bench/backends.py \
     --ours "$EXT" --json bench/out/backends.json ${MD:+--md "$MD"} "$@"
+fi
+
+# Scale (issue 12): how open time, index memory and thread throughput grow (bench/scale.py).
+if [ "${1:-}" = "--scale" ]; then
+  shift
+  exec "$PY" bench/scale.py --ours "$EXT" ${MD:+--md "$MD"} "$@"
 fi
 
 mkdir -p bench/out

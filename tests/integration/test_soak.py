@@ -18,6 +18,8 @@ from test_faults import Session
 
 SOAK_S = float(os.environ.get("LTXVFS_SOAK_SECONDS", "30"))
 WARMUP_S = min(10.0, SOAK_S / 3)
+# Long soaks also print a sample every SAMPLE_S, so RELIABILITY.md can show the curve.
+SAMPLE_S = max(60.0, SOAK_S / 12)
 
 
 def _usage(pid: int) -> dict:
@@ -46,6 +48,7 @@ def test_live_replica_resources_stay_flat(ext_path, tmp_path, cached):
             start = time.monotonic()
             next_write = start
             base = None
+            next_sample = start + SAMPLE_S
             while time.monotonic() - start < SOAK_S:
                 now = time.monotonic()
                 if now >= next_write:
@@ -58,6 +61,9 @@ def test_live_replica_resources_stay_flat(ext_path, tmp_path, cached):
                 assert count == top, f"inconsistent snapshot {a}"
                 if base is None and now - start >= WARMUP_S:
                     base = _usage(s.p.pid)
+                if SOAK_S > SAMPLE_S and now >= next_sample:
+                    print(f"\nsoak sample t={now - start:.0f}s cache_dir={cached} txns={n} {_usage(s.p.pid)}", flush=True)
+                    next_sample += SAMPLE_S
                 time.sleep(0.05)
             end = _usage(s.p.pid)
             # It followed the primary (to within a few seconds).

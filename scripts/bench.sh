@@ -11,7 +11,7 @@
 #   bash scripts/bench.sh --idle-poll     # idle connection, 30 s: requests and LISTs vs Go
 #   bash scripts/bench.sh --large         # ~480 MB replica (~10 min): scan vs restore-first,
 #                                         # random cold lookups and open vs Go (bench/large.py)
-#   bash scripts/bench.sh --backends      # per backend (file, s3, gs, abs, webdav, sftp; ~4 min):
+#   bash scripts/bench.sh --backends      # per backend (file, s3, gs, abs, webdav, sftp, nats; ~4 min):
 #                                         # open, cold point lookup, cold scan vs Go on the same
 #                                         # server (bench/backends.py; raw data bench/out/)
 =======

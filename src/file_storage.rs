@@ -56,8 +56,10 @@ fn io_error(op: &str, path: &str, e: &io::Error) -> Error {
     Error::network(format!("{op} {path}: {e}{hint}"))
 }
 
-impl Storage for FileStorage {
-    fn list(&self, prefix: &str, _with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+impl FileStorage {
+    /// The files of one directory whose full path sorts after `after` (names are compared
+    /// before any stat, so a listing from a position stats only what it returns).
+    fn list_dir(&self, prefix: &str, after: &str) -> Result<Vec<ObjectInfo>> {
         let dir = if prefix.len() > 1 { prefix.trim_end_matches('/') } else { prefix };
         let dir = if dir.is_empty() { "." } else { dir };
         let entries = match std::fs::read_dir(dir) {
@@ -72,6 +74,9 @@ impl Storage for FileStorage {
                 continue; // not UTF-8: cannot be an LTX file name
             };
             let key = if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") };
+            if key.as_str() <= after {
+                continue;
+            }
             // Follow symlinks; a file deleted since read_dir (retention racing us) is skipped.
             let meta = match std::fs::metadata(&key) {
                 Ok(m) => m,
@@ -85,6 +90,16 @@ impl Storage for FileStorage {
             out.push(ObjectInfo { key, size: meta.len(), created_at });
         }
         Ok(out)
+    }
+}
+
+impl Storage for FileStorage {
+    fn list(&self, prefix: &str, _with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        self.list_dir(prefix, "")
+    }
+
+    fn list_after(&self, prefix: &str, after_key: &str, _with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        self.list_dir(prefix, after_key)
     }
 
     fn get_ranges(&self, requests: &[RangeRequest]) -> Vec<Result<Bytes>> {

@@ -53,6 +53,13 @@ impl Layout {
     }
 
     /// The key of one file.
+    /// The `after_key` of a [`crate::storage::Storage::list_after`] of `level` from MinTXID
+    /// `seek`: the level prefix and `seek` as 16 hex digits. Every LTX name with MinTXID ≥ `seek`
+    /// (`<seek>-…` is longer) sorts after it, every smaller one before.
+    pub fn seek_key(&self, level: u8, seek: u64) -> String {
+        format!("{}{}", self.level_prefix(level), format_txid(seek))
+    }
+
     pub fn key(&self, level: u8, min_txid: u64, max_txid: u64) -> String {
         format!("{}{}", self.level_prefix(level), LtxName { min_txid, max_txid })
     }

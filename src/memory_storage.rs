@@ -42,11 +42,22 @@ impl MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
-    fn list(&self, prefix: &str, _with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+    fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        self.list_after(prefix, "", with_metadata)
+    }
+
+    /// A range of the ordered map: nothing before `after_key` is visited.
+    fn list_after(&self, prefix: &str, after_key: &str, _with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        use std::ops::Bound;
         let dir = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
         let objects = self.objects.lock();
+        let start = if after_key >= dir.as_str() {
+            Bound::Excluded(after_key.to_string())
+        } else {
+            Bound::Included(dir.clone())
+        };
         Ok(objects
-            .range(dir.clone()..)
+            .range((start, Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(&dir))
             .filter(|(k, _)| !k[dir.len()..].contains('/'))
             .map(|(k, o)| ObjectInfo { key: k.clone(), size: o.data.len() as u64, created_at: o.created_at })

@@ -2,10 +2,12 @@
 //!
 //! Litestream names the L0 file that follows position `pos` `<pos+1>-<pos+1>.ltx`
 //! (one TXID per L0 file), so an idle replica is watched with one cheap request per poll:
-//! a HEAD (or stat) of that name. A full poll, which LISTs L0 and L1, runs only when the probe
-//! finds the file, or every `list_every` polls to catch what a probe cannot see: L1
-//! compactions, L0 files spanning several TXIDs, and gaps filled from a higher level.
-//! Pure state; the replica owns one behind a mutex.
+//! a HEAD (or stat) of that name. When the probe finds the file, the poll lists L0 *from its
+//! position* only (`Storage::list_after`, MinTXID ≥ pos + 1: S3 `start-after`, REPLICA.md §2),
+//! so a busy replica's growing L0 is not re-listed whole on every transaction. A whole
+//! listing of L0 and L1 runs every `list_every` polls, hits included, to catch what neither
+//! can see: L1 compactions, L0 files spanning several TXIDs, gaps filled from a higher level,
+//! and deleted files to forget. Pure state; the replica owns one behind a mutex.
 
 use crate::layout::Layout;
 
@@ -22,11 +24,11 @@ pub enum PollStep {
     List,
 }
 
-/// Counts polls since the last listing.
+/// Counts polls since the last whole listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollSchedule {
     list_every: u32,
-    /// Polls answered by a probe alone since the last listing.
+    /// Polls since the last whole listing (probes, and listings from the position).
     probes_since_list: u32,
 }
 
@@ -52,7 +54,13 @@ impl PollSchedule {
         self.probes_since_list = self.probes_since_list.saturating_add(1);
     }
 
-    /// A full listing ran (because it was due, or the probe found a file).
+    /// The probe found a file and L0 was listed from the position: a poll like a probe, so a
+    /// replica that changes on every poll still gets its whole listing every `list_every` polls.
+    pub fn listed_from_position(&mut self) {
+        self.probes_since_list = self.probes_since_list.saturating_add(1);
+    }
+
+    /// A whole listing ran (it was due, or a caller polled outside the schedule).
     pub fn listed(&mut self) {
         self.probes_since_list = 0;
     }
@@ -105,6 +113,18 @@ mod tests {
         assert!(matches!(s.next_step(&layout(), 1), PollStep::Probe(_)));
         s.probed_nothing();
         assert_eq!(s.next_step(&layout(), 1), PollStep::List);
+    }
+
+    #[test]
+    fn hits_do_not_postpone_the_whole_listing() {
+        let mut s = PollSchedule::new(3);
+        for _ in 0..2 {
+            assert!(matches!(s.next_step(&layout(), 1), PollStep::Probe(_)));
+            s.listed_from_position();
+        }
+        assert_eq!(s.next_step(&layout(), 1), PollStep::List, "every 3rd poll, though each one found a file");
+        s.listed();
+        assert!(matches!(s.next_step(&layout(), 1), PollStep::Probe(_)));
     }
 
     #[test]

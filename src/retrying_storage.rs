@@ -80,6 +80,12 @@ impl Storage for RetryingStorage {
         out.pop().unwrap_or_else(|| Err(crate::error::Error::internal("empty listing batch")))
     }
 
+    fn list_after(&self, prefix: &str, after_key: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        let mut out =
+            self.batch(Operation::List, "list", 1, |_| vec![self.inner.list_after(prefix, after_key, with_metadata)]);
+        out.pop().unwrap_or_else(|| Err(crate::error::Error::internal("empty listing batch")))
+    }
+
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
         self.batch(Operation::List, "list", prefixes.len(), |idx| {
             let some: Vec<String> = idx.iter().map(|&i| prefixes[i].clone()).collect();

@@ -49,6 +49,13 @@ impl Storage for StatsStorage {
         r
     }
 
+    fn list_after(&self, prefix: &str, after_key: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        self.stats.lists.fetch_add(1, Ordering::Relaxed);
+        let r = self.inner.list_after(prefix, after_key, with_metadata);
+        self.count(&r);
+        r
+    }
+
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
         self.stats.lists.fetch_add(prefixes.len() as u64, Ordering::Relaxed);
         let out = self.inner.list_many(prefixes, with_metadata);

@@ -49,6 +49,17 @@ pub trait Storage: Send + Sync {
     /// A missing prefix is an empty listing, not an error.
     fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>>;
 
+    /// The objects of [`Storage::list`] whose key sorts strictly after `after_key` (S3
+    /// `start-after`): a listing from a position. LTX names are fixed-width hex, so from
+    /// [`crate::layout::Layout::seek_key`] this is REPLICA.md §2's "MinTXID ≥ seek". The
+    /// default lists everything and filters; backends that can skip the rest server-side
+    /// (S3 `start-after`) or before touching it (`file://`: no stat) override it.
+    fn list_after(&self, prefix: &str, after_key: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        let mut all = self.list(prefix, with_metadata)?;
+        all.retain(|o| o.key.as_str() > after_key);
+        Ok(all)
+    }
+
     /// Several listings; backends that can run them concurrently override this.
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
         prefixes.iter().map(|p| self.list(p, with_metadata)).collect()

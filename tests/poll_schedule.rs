@@ -115,6 +115,25 @@ fn l1_compactions_and_multi_txid_files_are_followed_within_one_listing_period() 
 }
 
 #[test]
+fn a_hit_lists_l0_from_the_position_and_the_whole_listing_still_comes() {
+    let store = Arc::new(MemoryStorage::new());
+    put(&store, 0, 1, 1, b'a');
+    let (replica, clock) = open(&store);
+    put(&store, 0, 2, 2, b'b');
+    let before = counts(&replica);
+    assert_eq!(ticks_until(&replica, &clock, 2, 1), Some(1));
+    assert_eq!(counts(&replica).1 - before.1, 1, "one listing (L0 from the position), not L0 and L1");
+    // A writer on every poll: every poll hits, and the whole listing (which sees L1) still
+    // comes within DEFAULT_LIST_EVERY polls.
+    put(&store, 1, 1, 2, b'c');
+    for t in 3..3 + u64::from(DEFAULT_LIST_EVERY) {
+        put(&store, 0, t, t, b'0' + (t % 10) as u8);
+        assert_eq!(ticks_until(&replica, &clock, t, 1), Some(1), "txid {t} on the next poll");
+    }
+    assert_eq!(replica.current().max_l1, 2, "the compaction was seen by a whole listing");
+}
+
+#[test]
 fn a_gap_still_waits_and_is_filled() {
     let store = Arc::new(MemoryStorage::new());
     put(&store, 0, 1, 1, b'a');

@@ -2,6 +2,7 @@
 //! the same checks, each against its real server on loopback.
 //!
 //! - listing per level (one level deep, strict LTX names left to the caller, sizes);
+//! - listing with seek (`list_after` from `Layout::seek_key`: MinTXID ≥ seek, one level);
 //! - created-at (the LTX header timestamp where the backend keeps it, else the upload time);
 //! - ranged reads: middle, first and last bytes, past the end, empty, open-ended;
 //! - a missing key is NotFound, a missing prefix an empty listing;
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use litestream_vfs::storage::open_storage;
 use ltxvfs::ErrorKind;
 use ltxvfs::file_storage::FileStorage;
+use ltxvfs::layout::{Layout, LevelStyle, LtxName};
 use ltxvfs::memory_storage::MemoryStorage;
 use ltxvfs::replica_url::ReplicaUrl;
 use ltxvfs::storage::{PutMode, RangeRequest, Storage};
@@ -303,6 +305,32 @@ fn conformance_seeded(name: &str, s: &dyn Storage, root: &str, created: CreatedA
     let many = s.list_many(&[l0.clone(), format!("{root}/ltx/9/")], false);
     assert_eq!(many[0].as_ref().unwrap().len(), 3, "{name}");
     assert_eq!(many[1].as_ref().unwrap().len(), 1, "{name}");
+
+    // ---- listing with seek (REPLICA.md §2: MinTXID ≥ seek) ----
+    let k5 = format!("{l0}0000000000000005-0000000000000007.ltx");
+    put(&k5, &ltx_bytes(5, 7, 10), PutMode::Overwrite);
+    let layout = Layout::new(root, LevelStyle::LtxDecimal);
+    for (seek, want) in [
+        (0, vec![&k1, &k2, &k5]),
+        (1, vec![&k1, &k2, &k5]),
+        (2, vec![&k2, &k5]),
+        (3, vec![&k5]),
+        (5, vec![&k5]),
+        (6, vec![]),
+    ] {
+        for with_metadata in [false, true] {
+            let got = s.list_after(&l0, &layout.seek_key(0, seek), with_metadata).unwrap();
+            assert!(got.iter().all(|o| o.key != knested), "{name}: seek {seek}: one level: {got:?}");
+            let mut keys: Vec<&str> =
+                got.iter().map(|o| o.key.as_str()).filter(|k| LtxName::parse_key(k).is_some()).collect();
+            keys.sort();
+            assert_eq!(keys, want.iter().map(|k| k.as_str()).collect::<Vec<_>>(), "{name}: seek {seek}");
+            if let Some(o) = got.iter().find(|o| o.key == k5) {
+                assert_eq!(o.size, 110, "{name}: seek {seek}");
+            }
+        }
+    }
+    assert!(s.list_after("nothing-here/ltx/0/", "nothing-here/ltx/0/0", true).unwrap().is_empty(), "{name}");
 
     // ---- ranged reads ----
     let missing = format!("{l0}00000000000000ff-00000000000000ff.ltx");
@@ -616,7 +644,8 @@ fn nats_jetstream() {
     sub.put("bkt/sub/ltx/0/0000000000000001-0000000000000001.ltx", Bytes::from(ltx_bytes(1, 1, 10)), PutMode::Create)
         .unwrap();
     assert_eq!(sub.list("bkt/sub/ltx/0/", false).unwrap().len(), 1);
-    assert_eq!(s.list("bkt/ltx/0/", false).unwrap().len(), 4, "the prefix's objects are not at the root");
+    // The suite's k1, k2, .tmp and seek-check 5-7, and the race's 7-7.
+    assert_eq!(s.list("bkt/ltx/0/", false).unwrap().len(), 5, "the prefix's objects are not at the root");
 
     // A bucket that does not exist: a clear NotFound.
     let e =

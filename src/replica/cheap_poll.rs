@@ -1,5 +1,5 @@
-//! The scheduled poll: a probe of the next L0 name, and the full listing poll only when the
-//! probe finds something or when [`crate::poll_schedule`] says a listing is due.
+//! The scheduled poll: a probe of the next L0 name; when it finds the file, a poll of L0 from
+//! the position; the whole listing poll when [`crate::poll_schedule`] says it is due.
 
 use crate::error::Result;
 use crate::poll_schedule::PollStep;
@@ -16,16 +16,23 @@ impl Replica {
         } else {
             self.schedule.lock().next_step(&self.layout, pos)
         };
-        if let PollStep::Probe(key) = step {
-            self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
-            if !self.storage.exists(&key)? {
-                self.schedule.lock().probed_nothing();
-                self.last_poll_ok.store(self.clock.now(), Ordering::Relaxed);
-                return Ok(false);
+        match step {
+            PollStep::Probe(key) => {
+                self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
+                if !self.storage.exists(&key)? {
+                    self.schedule.lock().probed_nothing();
+                    self.last_poll_ok.store(self.clock.now(), Ordering::Relaxed);
+                    return Ok(false);
+                }
+                let changed = self.poll_from_position()?;
+                self.schedule.lock().listed_from_position();
+                Ok(changed)
+            }
+            PollStep::List => {
+                let changed = self.poll_once()?;
+                self.schedule.lock().listed();
+                Ok(changed)
             }
         }
-        let changed = self.poll_once()?;
-        self.schedule.lock().listed();
-        Ok(changed)
     }
 }

@@ -41,6 +41,16 @@ impl Replica {
             .collect()
     }
 
+    /// L0 files with MinTXID ≥ `seek` (REPLICA.md §2), listed from there where the store can.
+    pub(super) fn list_l0_from(&self, seek: u64) -> Result<Vec<LtxFileInfo>> {
+        let prefix = self.layout.level_prefix(0);
+        let objects = self
+            .storage
+            .list_after(&prefix, &self.layout.seek_key(0, seek), false)
+            .map_err(|e| e.context("list level 0"))?;
+        Ok(self.to_infos(0, objects).into_iter().filter(|f| f.min_txid >= seek).collect())
+    }
+
     /// Every level of the replica.
     pub fn list_all(&self, with_metadata: bool) -> Result<Listing> {
         let levels: Vec<u8> = (self.opts.min_level.min(SNAPSHOT_LEVEL)..=SNAPSHOT_LEVEL).collect();

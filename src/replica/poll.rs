@@ -8,6 +8,15 @@ use std::sync::atomic::Ordering;
 
 use super::Replica;
 
+/// What one poll lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PollScope {
+    /// L0 and L1 whole (or the lowest polled level): sees compactions, forgets deleted files.
+    Whole,
+    /// L0 from MinTXID pos + 1 only (after a probe hit): the new files, nothing re-listed.
+    L0FromPosition,
+}
+
 impl Replica {
     /// Forget L0 and L1 files the poll's listing no longer shows (deleted after compaction), so
     /// that the file table of a long-lived reader stays flat.
@@ -27,11 +36,31 @@ impl Replica {
     /// overlap what is applied, never let an older file overwrite a newer entry, trim on shrink.
     /// Returns whether a new view was published.
     pub fn poll_once(&self) -> Result<bool> {
+        self.poll(PollScope::Whole)
+    }
+
+    /// [`Self::poll_once`] over L0 files with MinTXID ≥ pos + 1 only (`Storage::list_after`),
+    /// without L1 and without forgetting: what the scheduled poll does when its probe finds the
+    /// next L0 file. With `min_level > 0` there is no L0 to follow: a whole poll.
+    pub fn poll_from_position(&self) -> Result<bool> {
+        if self.opts.min_level > 0 {
+            return self.poll(PollScope::Whole);
+        }
+        self.poll(PollScope::L0FromPosition)
+    }
+
+    fn poll(&self, scope: PollScope) -> Result<bool> {
         let _guard = self.poll_lock.lock();
         self.last_poll_at.store(self.clock.now(), Ordering::Relaxed);
         let cur = self.current();
-        let (l0, l1) = self.list_poll_levels()?;
-        self.forget_polled_levels(&l0, &l1);
+        let (l0, l1) = match (scope, cur.txid.checked_add(1)) {
+            (PollScope::L0FromPosition, Some(seek)) => (self.list_l0_from(seek)?, Vec::new()),
+            _ => {
+                let (l0, l1) = self.list_poll_levels()?;
+                self.forget_polled_levels(&l0, &l1);
+                (l0, l1)
+            }
+        };
         let mut candidates: Vec<LtxFileInfo> = l0
             .into_iter()
             .filter(|f| f.max_txid > cur.txid)

@@ -148,11 +148,16 @@ impl S3Storage {
         self.request(Verb::Get, self.object_target(&r.key), vec![("range".into(), range)])
     }
 
-    fn list_request(&self, prefix: &str, token: Option<&str>) -> Result<Request> {
+    /// ListObjectsV2 of one level; the first page from `start_after` (exclusive) when given,
+    /// later pages from their continuation token.
+    fn list_request(&self, prefix: &str, token: Option<&str>, start_after: Option<&str>) -> Result<Request> {
         // One level, as native (object_store `list_with_delimiter`) and Litestream list.
         let mut q = vec![("delimiter", "/"), ("list-type", "2"), ("prefix", prefix)];
         if let Some(t) = token {
             q.push(("continuation-token", t));
+        }
+        if let Some(a) = start_after {
+            q.push(("start-after", a));
         }
         self.request(Verb::Get, self.bucket_target(&q), Vec::new())
     }
@@ -174,7 +179,7 @@ impl S3Storage {
         let mut out = std::mem::take(&mut page.objects);
         for _ in 0..100_000 {
             let Some(token) = page.next_token.take() else { break };
-            let req = self.list_request(prefix, Some(&token))?;
+            let req = self.list_request(prefix, Some(&token), None)?;
             page = self.list_page_of(prefix, http::send(&req))?;
             out.append(&mut page.objects);
         }
@@ -329,10 +334,22 @@ impl Storage for S3Storage {
             .unwrap_or_else(|| Err(Error::internal("listing returned nothing")))
     }
 
+    /// One level from `after_key` on the server (`start-after`).
+    fn list_after(&self, prefix: &str, after_key: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        let first = http::send(&self.list_request(prefix, None, Some(after_key))?);
+        let mut out = self.rest_of_listing(prefix, first)?;
+        // A server that ignores start-after still gives the right answer.
+        out.retain(|o| o.key.as_str() > after_key);
+        if with_metadata && !out.is_empty() {
+            self.add_metadata(&mut out.iter_mut().collect::<Vec<_>>());
+        }
+        Ok(out)
+    }
+
     /// The first page of every listing in one concurrent batch (one round trip for all levels),
     /// further pages in order; then all metadata HEADs in one batch.
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
-        let built: Vec<Result<Request>> = prefixes.iter().map(|p| self.list_request(p, None)).collect();
+        let built: Vec<Result<Request>> = prefixes.iter().map(|p| self.list_request(p, None, None)).collect();
         let sendable: Vec<Request> = built.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
         let mut responses = http::send_all(&sendable, GET_CONCURRENCY).into_iter();
         let mut out: Vec<Result<Vec<ObjectInfo>>> = built

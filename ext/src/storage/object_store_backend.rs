@@ -88,6 +88,10 @@ pub struct ObjectStoreStorage {
     /// `Some` until drop.
     runtime: Option<tokio::runtime::Runtime>,
     backend: Arc<Backend>,
+    /// [`Storage::list_after`] through object_store's `list_with_offset` (S3 `start-after`);
+    /// otherwise the trait's list-and-filter (Azure has no offset, and the emulators of the
+    /// others are not known to honour one).
+    server_side_offset: bool,
 }
 
 impl std::fmt::Debug for ObjectStoreStorage {
@@ -106,7 +110,13 @@ impl Drop for ObjectStoreStorage {
 
 impl ObjectStoreStorage {
     pub fn new(store: Arc<dyn ObjectStore>, runtime: tokio::runtime::Runtime, backend: Backend) -> Self {
-        Self { store, runtime: Some(runtime), backend: Arc::new(backend) }
+        Self { store, runtime: Some(runtime), backend: Arc::new(backend), server_side_offset: false }
+    }
+
+    /// List from a position on the server ([`Self::server_side_offset`]).
+    pub fn with_server_side_offset(mut self) -> Self {
+        self.server_side_offset = true;
+        self
     }
 
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
@@ -228,24 +238,39 @@ async fn get_one(store: Arc<dyn ObjectStore>, backend: Arc<Backend>, r: RangeReq
     }
 }
 
-/// LIST one level prefix (non-recursive); with metadata, HEAD every LTX object for its
-/// timestamp metadata (REPLICA.md §2).
+/// LIST one level prefix (non-recursive), from `after` (exclusive, server-side) when given;
+/// with metadata, HEAD every LTX object for its timestamp metadata (REPLICA.md §2).
 async fn list_prefix(
     store: Arc<dyn ObjectStore>,
     backend: Arc<Backend>,
     prefix: String,
+    after: Option<Path>,
     with_metadata: bool,
 ) -> Result<Vec<ObjectInfo>> {
+    use futures::TryStreamExt;
     let path = if prefix.trim_matches('/').is_empty() { None } else { Some(to_path(&prefix)?) };
-    let listing = match store.list_with_delimiter(path.as_ref()).await {
+    let listed = match &after {
+        // No delimiter with an offset in object_store: deeper keys are dropped below.
+        Some(offset) => store.list_with_offset(path.as_ref(), offset).try_collect::<Vec<_>>().await,
+        None => store.list_with_delimiter(path.as_ref()).await.map(|l| l.objects),
+    };
+    let objects = match listed {
         Ok(l) => l,
         // WebDAV answers 404 for a directory that does not exist yet; object stores list nothing.
         Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(map_error(&backend, e, "list", &prefix)),
     };
-    let mut out: Vec<ObjectInfo> = listing
-        .objects
+    // One level: an offset listing is recursive.
+    let dir = match &path {
+        Some(p) => format!("{p}/"),
+        None => String::new(),
+    };
+    let one_level = |m: &object_store::ObjectMeta| {
+        after.is_none() || m.location.as_ref().strip_prefix(dir.as_str()).is_some_and(|rest| !rest.contains('/'))
+    };
+    let mut out: Vec<ObjectInfo> = objects
         .into_iter()
+        .filter(one_level)
         .map(|m| ObjectInfo { key: m.location.to_string(), size: m.size, created_at: datetime_nanos(m.last_modified) })
         .collect();
     if let (true, Some(meta_key)) = (with_metadata, backend.timestamp_key) {
@@ -269,8 +294,21 @@ async fn list_prefix(
 
 impl Storage for ObjectStoreStorage {
     fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
-        let fut = list_prefix(self.object_store(), Arc::clone(&self.backend), prefix.to_string(), with_metadata);
+        let fut = list_prefix(self.object_store(), Arc::clone(&self.backend), prefix.to_string(), None, with_metadata);
         self.block_on(fut)?
+    }
+
+    fn list_after(&self, prefix: &str, after_key: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        let offset = match Path::parse(after_key) {
+            Ok(p) if self.server_side_offset => p,
+            _ => {
+                let mut all = self.list(prefix, with_metadata)?;
+                all.retain(|o| o.key.as_str() > after_key);
+                return Ok(all);
+            }
+        };
+        let (store, backend) = (self.object_store(), Arc::clone(&self.backend));
+        self.block_on(list_prefix(store, backend, prefix.to_string(), Some(offset), with_metadata))?
     }
 
     /// All levels at once, as concurrent requests: an open lists ten prefixes, and each LIST
@@ -282,7 +320,9 @@ impl Storage for ObjectStoreStorage {
         let n = prefixes.len();
         let all = self.block_on(async move {
             futures::future::join_all(
-                prefixes.into_iter().map(|p| list_prefix(Arc::clone(&store), Arc::clone(&backend), p, with_metadata)),
+                prefixes
+                    .into_iter()
+                    .map(|p| list_prefix(Arc::clone(&store), Arc::clone(&backend), p, None, with_metadata)),
             )
             .await
         });

@@ -117,7 +117,8 @@ impl S3Storage {
             conditional_create: true,
             describe,
         };
-        Ok(Self { inner: ObjectStoreStorage::new(Arc::new(store), runtime, backend) })
+        // ListObjectsV2 `start-after`: a poll lists L0 from its position on the server.
+        Ok(Self { inner: ObjectStoreStorage::new(Arc::new(store), runtime, backend).with_server_side_offset() })
     }
 
     /// The underlying object_store client (for writers and tests).
@@ -304,6 +305,9 @@ fn parse_shared_credentials(text: &str, profile: &str) -> Option<(String, String
 impl Storage for S3Storage {
     fn list(&self, prefix: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
         self.inner.list(prefix, with_metadata)
+    }
+    fn list_after(&self, prefix: &str, after_key: &str, with_metadata: bool) -> Result<Vec<ObjectInfo>> {
+        self.inner.list_after(prefix, after_key, with_metadata)
     }
     fn list_many(&self, prefixes: &[String], with_metadata: bool) -> Vec<Result<Vec<ObjectInfo>>> {
         self.inner.list_many(prefixes, with_metadata)

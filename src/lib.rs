@@ -20,6 +20,7 @@ pub mod memory_storage;
 pub mod page_index;
 pub mod plan;
 pub mod poll_schedule;
+pub mod read_ahead;
 pub mod read_planner;
 pub mod redact;
 pub mod registry;

@@ -10,6 +10,7 @@
 
 use crate::file_table::FileId;
 use crate::page_index::{PageIndex, PageLoc};
+use crate::read_ahead::Stream;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -25,6 +26,9 @@ pub struct PlannerConfig {
     pub whole_file_threshold: u64,
     /// Two pages whose numbers differ by at most this count as "close together".
     pub sequential_stride: u32,
+    /// Decoded bytes per background request of a scan's pipelined read-ahead
+    /// ([`crate::read_ahead`]).
+    pub ahead_request: u64,
 }
 
 impl Default for PlannerConfig {
@@ -35,6 +39,7 @@ impl Default for PlannerConfig {
             max_readahead: 8 * 1024 * 1024,
             whole_file_threshold: 128 * 1024,
             sequential_stride: 8,
+            ahead_request: 1024 * 1024,
         }
     }
 }
@@ -47,9 +52,24 @@ pub struct AccessHistory {
     last_covered: u32,
     sequential_misses: u32,
     readahead: u64,
+    /// The pages kept in flight ahead of a scan ([`crate::read_ahead`]).
+    pub(crate) stream: Stream,
 }
 
 impl AccessHistory {
+    /// Whether a scan's read-ahead stream is running (every read then may top it up).
+    pub fn is_streaming(&self) -> bool {
+        self.stream.is_active()
+    }
+
+    /// The stream issued pages up to its frontier: a miss just past them is still close.
+    pub(crate) fn note_streamed(&mut self) {
+        let f = self.stream.frontier();
+        if f != 0 && f != u32::MAX {
+            self.last_covered = self.last_covered.max(f - 1);
+        }
+    }
+
     /// Record a miss of `pgno`; returns the read-ahead window in bytes, or `None` for an
     /// isolated miss.
     fn record_miss(&mut self, pgno: u32, cfg: &PlannerConfig) -> Option<u64> {
@@ -101,6 +121,9 @@ pub fn plan_read(
         (size <= cfg.whole_file_threshold).then_some(Extent { file, range: 0..size, whole_file: true })
     };
     let Some(window) = history.record_miss(pgno, cfg) else {
+        if history.readahead == 0 {
+            history.stream.stop();
+        }
         return vec![whole(loc.file).unwrap_or_else(|| isolated(pgno, loc, index, &is_cached, history, cfg))];
     };
     // A window of page numbers, one extent per file, the wanted page's file first.
@@ -125,6 +148,7 @@ pub fn plan_read(
             .or_insert(l.offset..l.end());
     }
     history.last_covered = covered;
+    history.stream.start(pgno, covered, window);
     let mut out: Vec<Extent> = Vec::with_capacity(spans.len());
     let mut push = |file: FileId, range: Range<u64>| {
         out.push(whole(file).unwrap_or(Extent { file, range, whole_file: false }));
@@ -185,6 +209,7 @@ mod tests {
             max_readahead: 32 * PS,
             whole_file_threshold: 8 * PS,
             sequential_stride: 8,
+            ahead_request: 8 * PS,
         }
     }
 

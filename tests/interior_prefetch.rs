@@ -20,6 +20,7 @@ fn open() -> Arc<Replica> {
         max_readahead: 512,
         whole_file_threshold: 0,
         sequential_stride: 0,
+        ahead_request: 512,
     };
     let opts = ReplicaOptions { cache_size: 1 << 20, planner, ..Default::default() };
     Replica::open(

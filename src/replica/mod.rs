@@ -10,6 +10,7 @@
 //! [`views`] (re-planning and time travel) and [`poll`] (following the primary).
 
 mod access;
+mod ahead;
 mod cheap_poll;
 mod interior;
 mod listing;
@@ -140,6 +141,10 @@ pub struct Replica {
     /// Read transactions begun so far ([`interior`] starts after a few).
     read_transactions: std::sync::atomic::AtomicU32,
     inflight: Mutex<HashMap<(FileId, u64), Arc<Inflight>>>,
+    /// Background read-ahead chunks in flight ([`ahead`]).
+    ahead: ahead::AheadFlights,
+    /// This replica, for the background threads it starts.
+    me: std::sync::Weak<Replica>,
     /// When the last poll succeeded (ns since epoch), 0 = never.
     last_poll_ok: AtomicI64,
     /// When the last poll was attempted (ns since epoch), 0 = never.
@@ -175,6 +180,9 @@ impl Replica {
         p.max_readahead = p.max_readahead.min(cap);
         p.initial_readahead = p.initial_readahead.min(p.max_readahead);
         p.whole_file_threshold = p.whole_file_threshold.min(cap);
+        // The pipelined read-ahead keeps up to a quarter of the cache in flight, in about four
+        // concurrent requests.
+        p.ahead_request = p.ahead_request.min((p.max_readahead / 4).max(p.min_request));
         let cache = PageCache::new(opts.cache_size, 4096);
         // Storage layers: retries by error kind over request statistics over the backend.
         let stats = Arc::new(Stats::default());
@@ -201,6 +209,8 @@ impl Replica {
             schedule: Mutex::new(PollSchedule::default()),
             read_transactions: std::sync::atomic::AtomicU32::new(0),
             inflight: Mutex::new(HashMap::new()),
+            ahead: ahead::AheadFlights::default(),
+            me: std::sync::Weak::new(),
             last_poll_ok: AtomicI64::new(0),
             last_poll_at: AtomicI64::new(0),
             stats,
@@ -245,7 +255,11 @@ impl Replica {
         *this.current.write() = Arc::new(view);
         // The open just listed everything: the first poll is due one interval from now.
         this.last_poll_at.store(this.clock.now(), Ordering::Relaxed);
-        Ok(Arc::new(this))
+        Ok(Arc::new_cyclic(|me| {
+            let mut this = this;
+            this.me = me.clone();
+            this
+        }))
     }
 
     pub fn options(&self) -> &ReplicaOptions {

@@ -17,6 +17,11 @@ impl Replica {
     pub fn read_page(&self, view: &View, pgno: u32, history: &mut AccessHistory) -> Result<Bytes> {
         let loc = view.index.get(pgno).ok_or_else(|| Error::corrupt(format!("page not found: {pgno}")))?;
         if let Some(page) = self.cache.get(loc.file, loc.offset) {
+            self.read_ahead(view, pgno, history);
+            return Ok(page);
+        }
+        if let Some(page) = self.wait_ahead(loc) {
+            self.read_ahead(view, pgno, history);
             return Ok(page);
         }
         let file = self.files.get(loc.file).ok_or_else(gone)?;
@@ -35,10 +40,12 @@ impl Replica {
             view.page_size,
             &view.index,
             |f| self.files.get(f).map_or(0, |x| x.info.size),
-            |f, o| self.cache.contains(f, o),
+            |f, o| self.is_busy(f, o),
             history,
             &self.opts.planner,
         );
+        // A scan's next chunks go out before this window is awaited, so they overlap it.
+        self.read_ahead(view, pgno, history);
         self.fetch_extents_once(&extents, view, loc)
     }
 

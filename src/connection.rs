@@ -516,6 +516,8 @@ impl Drop for Connection {
         if self.write_enabled {
             self.writer.close_connection();
         }
+        // The scan's background chunks end with the connection (each one bounded batch).
+        self.replica.join_read_ahead();
     }
 }
 

@@ -5,6 +5,9 @@
 //! Each chunk is registered (file and byte ranges) before its thread starts and leaves the
 //! registry once its frames are decoded into the cache, so the planners skip what is in
 //! flight. Failures are only logged: a later miss fetches the page in the foreground.
+//! Each chunk is one thread that makes one batch of requests (bounded by the retry schedule)
+//! and exits; a connection's close joins the chunks then in flight ([`Replica::join_read_ahead`]),
+//! so no read-ahead thread outlives the connections of its replica.
 //! Native only; the component has no threads and reads windows in the foreground.
 
 use crate::file_table::FileId;
@@ -28,9 +31,14 @@ struct Flight {
     done: Arc<Inflight>,
 }
 
-/// The chunks in flight for one replica (a handful at a time: at most a quarter of the cache).
+/// The chunks in flight for one replica (a handful at a time: at most a quarter of the cache),
+/// and the threads fetching them, until they are joined.
 #[derive(Default)]
-pub(super) struct AheadFlights(Mutex<Vec<Flight>>);
+pub(super) struct AheadFlights {
+    flights: Mutex<Vec<Flight>>,
+    #[cfg(not(target_family = "wasm"))]
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
 
 impl AheadFlights {
     /// Whether the frame at `offset` of `file` is being fetched in the background.
@@ -39,11 +47,11 @@ impl AheadFlights {
     }
 
     fn len(&self) -> usize {
-        self.0.lock().len()
+        self.flights.lock().len()
     }
 
     fn find(&self, file: FileId, offset: u64) -> Option<Arc<Inflight>> {
-        self.0
+        self.flights
             .lock()
             .iter()
             .find(|f| f.ranges.iter().any(|(id, r)| *id == file && r.contains(&offset)))
@@ -54,16 +62,48 @@ impl AheadFlights {
     fn register(&self, extents: &[Extent]) -> Arc<Inflight> {
         let done = Arc::new(Inflight::default());
         let ranges = extents.iter().map(|e| (e.file, e.range.clone())).collect();
-        self.0.lock().push(Flight { ranges, done: done.clone() });
+        self.flights.lock().push(Flight { ranges, done: done.clone() });
         done
     }
 
     /// Publish the end of a chunk: drop it from the registry and wake whoever waits on it.
     #[cfg_attr(target_family = "wasm", allow(dead_code))]
     fn finish(&self, done: &Arc<Inflight>) {
-        self.0.lock().retain(|f| !Arc::ptr_eq(&f.done, done));
+        self.flights.lock().retain(|f| !Arc::ptr_eq(&f.done, done));
         *done.done.lock() = Some(Ok(()));
         done.cv.notify_all();
+    }
+
+    /// Keep a chunk's thread until it is joined (threads already finished are joined now).
+    #[cfg(not(target_family = "wasm"))]
+    fn keep(&self, thread: std::thread::JoinHandle<()>) {
+        let finished = {
+            let mut threads = self.threads.lock();
+            let (finished, running): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut *threads).into_iter().partition(|t| t.is_finished());
+            *threads = running;
+            threads.push(thread);
+            finished
+        };
+        join_all(finished);
+    }
+
+    /// Wait for the threads started so far (each makes one bounded batch of requests).
+    fn join(&self) {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            let threads = std::mem::take(&mut *self.threads.lock());
+            join_all(threads);
+        }
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn join_all(threads: Vec<std::thread::JoinHandle<()>>) {
+    for thread in threads {
+        if thread.join().is_err() {
+            tracing::debug!("a read-ahead thread panicked");
+        }
     }
 }
 
@@ -98,9 +138,16 @@ impl Replica {
         self.cache.get(loc.file, loc.offset)
     }
 
+    /// Wait for the read-ahead chunks in flight (a connection's close): afterwards no
+    /// background thread of this replica runs a fetch that was started before.
+    pub fn join_read_ahead(&self) {
+        self.ahead.join();
+    }
+
     /// The reader is at `pgno`: top up the scan's stream (if one runs) with background chunks.
+    /// The component has no threads: its windows are read in the foreground only.
     pub(super) fn read_ahead(&self, view: &View, pgno: u32, history: &mut AccessHistory) {
-        if !history.is_streaming() {
+        if cfg!(target_family = "wasm") || !history.is_streaming() {
             return;
         }
         let chunks = plan_ahead(
@@ -132,8 +179,9 @@ impl Replica {
                         guard.replica.fetch_ahead(&chunk, &view);
                         drop(guard);
                     });
-                    if let Err(e) = spawned {
-                        tracing::debug!(error = %e, "cannot start a read-ahead thread");
+                    match spawned {
+                        Ok(thread) => self.ahead.keep(thread),
+                        Err(e) => tracing::debug!(error = %e, "cannot start a read-ahead thread"),
                     }
                 }
             }

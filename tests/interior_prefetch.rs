@@ -12,6 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 fn open() -> Arc<Replica> {
+    open_with_cache(1 << 20)
+}
+
+fn open_with_cache(cache_size: u64) -> Arc<Replica> {
     let root = format!("{}/tests/fixtures/ps512/replica", env!("CARGO_MANIFEST_DIR"));
     // One frame per isolated miss: no neighbours, no whole files, so requests count pages.
     let planner = PlannerConfig {
@@ -22,7 +26,7 @@ fn open() -> Arc<Replica> {
         sequential_stride: 0,
         ahead_request: 512,
     };
-    let opts = ReplicaOptions { cache_size: 1 << 20, planner, ..Default::default() };
+    let opts = ReplicaOptions { cache_size, planner, ..Default::default() };
     Replica::open(
         Arc::new(FileStorage::new(root.clone())),
         Arc::new(SystemClock),
@@ -115,4 +119,27 @@ fn the_budget_bounds_the_prefetch() {
     let before = requests(&replica);
     assert_eq!(replica.prefetch_interior(&view, 3 * 512).unwrap(), 3);
     assert!(requests(&replica) - before <= 3);
+}
+
+#[test]
+fn interior_pages_stay_cached_while_leaves_stream_through_a_small_cache() {
+    // A 32 KiB cache (64 pages of 512 bytes) and a 76-page database: reading every page
+    // twice over evicts pages that are only cached, but not the pinned interior pages.
+    let replica = open_with_cache(32 * 1024);
+    let view = replica.current();
+    let trees = roots(&replica, &view);
+    replica.prefetch_interior(&view, 8 * 1024).unwrap();
+    assert!(replica.cache().pinned_weight() > 0, "the prefetch pinned pages");
+    for _ in 0..2 {
+        for p in (1..=view.commit).rev() {
+            replica.read_page(&view, p, &mut AccessHistory::default()).unwrap();
+        }
+    }
+    for &root in &trees {
+        for pick in [0usize, 3, 7, 1000] {
+            let (cost, depth) = descend(&replica, &view, root, pick);
+            assert!(cost <= 1, "root {root} pick {pick}: {cost} requests for a depth-{depth} descent after the churn");
+        }
+    }
+    assert!(replica.cache().weight() <= replica.cache().capacity());
 }

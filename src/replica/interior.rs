@@ -5,6 +5,10 @@
 //! the next level is interior: the children of a level are fetched only when the first of them
 //! is interior (one wasted leaf per tree). Each round is one concurrent batch; adjacent frames
 //! of one file are one request. Bounded by a page budget (a share of the cache).
+//!
+//! Page 1 and the interior pages fetched are pinned in the cache ([`crate::cache::PageCache::pin`]):
+//! random lookups stream a leaf each through the cache's probationary section, and an interior
+//! page not hit before it reaches the end would be evicted and fetched again.
 
 use crate::btree_pages::{interior_children, page_kind, schema_root_pages};
 use crate::error::Result;
@@ -34,7 +38,9 @@ impl Replica {
             let wanted: Vec<u32> = pages.iter().copied().filter(|p| seen.insert(*p)).take(*budget).collect();
             *budget -= wanted.len();
             fetched += wanted.len();
-            self.fetch_pages(view, &wanted)
+            let pages = self.fetch_pages(view, &wanted)?;
+            self.pin_interior(view, &pages);
+            Ok(pages)
         };
         // The schema b-tree (page 1): every page of it, for the root pages it lists.
         let Some((_, page1)) = fetch(&[1], &mut budget)?.pop() else { return Ok(fetched) };
@@ -74,6 +80,16 @@ impl Replica {
             pages.retain(|p, _| frontier.iter().any(|&(_, f)| f == *p));
         }
         Ok(fetched)
+    }
+
+    /// Pin page 1 and the interior b-tree pages among `pages`, so that they stay cached.
+    fn pin_interior(&self, view: &View, pages: &[(u32, Bytes)]) {
+        for (pgno, page) in pages {
+            let interior = *pgno == 1 || page_kind(page, *pgno).is_some_and(|k| k.is_interior());
+            if let (true, Some(loc)) = (interior, view.index.get(*pgno)) {
+                self.cache.pin(loc.file, loc.offset, page.clone());
+            }
+        }
     }
 
     /// The raw bytes of `pgnos` (those in the view), fetched in one concurrent batch where not

@@ -67,6 +67,20 @@ impl Scheme {
         }
     }
 
+    /// Why the WebAssembly component refuses this scheme (`None`: it reads it), for the
+    /// component's and the host's error messages alike.
+    pub fn component_refusal(self) -> Option<String> {
+        let why = match self {
+            Scheme::File | Scheme::S3 | Scheme::Oss | Scheme::Http | Scheme::Https => return None,
+            Scheme::Sftp | Scheme::Nats => "it needs raw TCP sockets, which the component does not use",
+            Scheme::Gs | Scheme::Abs | Scheme::Webdav | Scheme::Webdavs => "not built into the component yet",
+        };
+        Some(format!(
+            "replica URL scheme {:?} is not supported by the component ({why}); the native extension reads it",
+            self.as_str()
+        ))
+    }
+
     /// Look a scheme up by name, case-insensitively.
     pub fn from_name(name: &str) -> Option<Scheme> {
         let lower = name.to_ascii_lowercase();
@@ -1088,5 +1102,18 @@ mod tests {
         ] {
             assert_eq!(clean_path(i), o, "{i:?}");
         }
+    }
+
+    #[test]
+    fn the_component_says_why_it_refuses_a_scheme() {
+        for s in [Scheme::File, Scheme::S3, Scheme::Oss, Scheme::Http, Scheme::Https] {
+            assert_eq!(s.component_refusal(), None, "{s:?}");
+        }
+        let nats = Scheme::Nats.component_refusal().unwrap();
+        assert!(
+            nats.starts_with("replica URL scheme \"nats\" is not supported by the component (it needs raw TCP"),
+            "{nats}"
+        );
+        assert!(Scheme::Gs.component_refusal().unwrap().contains("not built into the component yet"));
     }
 }

@@ -63,7 +63,13 @@ pub fn replica_access(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result
             let ep = S3Endpoint::for_config(&cfg, &region).map_err(|e| wasmtime::format_err!("{}", e.message))?;
             Ok(ReplicaAccess { authorities: vec![ep.allowed_authority()], directory: None })
         }
-        other => bail!("replica URL scheme {:?} is not supported by the component", other.as_str()),
+        other => bail!(
+            "{}",
+            other.component_refusal().unwrap_or_else(|| format!(
+                "replica URL scheme {:?} is not supported by the component",
+                other.as_str()
+            ))
+        ),
     }
 }
 

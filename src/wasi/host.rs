@@ -27,9 +27,9 @@ impl Host for ComponentHost {
             Scheme::File => Ok(Arc::new(FileStorage::new(url.path.clone()))),
             Scheme::S3 | Scheme::Oss => Ok(Arc::new(S3Storage::new(&S3Config::resolve(url, &env)?)?)),
             Scheme::Http | Scheme::Https => Ok(Arc::new(HttpStorage::new(url)?)),
-            other => {
-                Err(Error::config(format!("replica URL scheme {:?} is not supported by the component", other.as_str())))
-            }
+            other => Err(Error::config(other.component_refusal().unwrap_or_else(|| {
+                format!("replica URL scheme {:?} is not supported by the component", other.as_str())
+            }))),
         }
     }
     fn clock(&self) -> Arc<dyn Clock> {

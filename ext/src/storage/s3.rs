@@ -168,9 +168,10 @@ fn load_ca_bundle(path: Option<&str>) -> Vec<Certificate> {
     }
 }
 
-/// Whether the endpoint is `http://…` (no TLS on any request).
+/// Whether every request goes out as plain HTTP (no TLS), by the shared endpoint rules. The
+/// scheme does not depend on the region, so any region will do here.
 fn plain_http_endpoint(cfg: &S3Config) -> bool {
-    cfg.endpoint.as_deref().is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"))
+    S3Endpoint::for_config(cfg, ltxvfs::replica_url::S3_DEFAULT_REGION).is_ok_and(|e| !e.https)
 }
 
 fn client_options(cfg: &S3Config, certs: &[Certificate]) -> ClientOptions {

@@ -3,7 +3,7 @@
 # LTO, stripped) and copy it to target/wasm32-wasip2/component/ltxvfs.wasm, where ltxvfs-host
 # looks for it. Needs: clang, Debian's wasi-libc headers, `rustup target add wasm32-wasip2`
 # (scripts/setup.sh installs them).
-#   bash scripts/build-component.sh            # the component
+#   bash scripts/build-component.sh            # the component (and examples/wasi_conformance.rs)
 #   bash scripts/build-component.sh --host     # and the host CLI (cargo build --release -p ltxvfs-host)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 src="$TARGET_DIR/wasm32-wasip2/component/ltxvfs.wasm"
 [ -f "$src" ] || { echo "build-component: $src missing" >&2; exit 1; }
 echo "build-component: $src ($(stat -c %s "$src") bytes)"
+# The storage conformance checks as a WASI command (ext/tests/conformance.rs, s3_component_*).
+cargo build --profile component --target wasm32-wasip2 --example wasi_conformance
 
 if [ "${1:-}" = "--host" ]; then
   cargo build --release -p ltxvfs-host

@@ -43,8 +43,13 @@ step "cargo build (release extension)" cargo build --release -p litestream-vfs |
 # The WebAssembly component and its wasmtime host (tests/integration/test_component.py), when
 # the tree has them.
 if [ -f scripts/build-component.sh ]; then
-  step "component + host (scripts/build-component.sh --host)" bash scripts/build-component.sh --host \
-    || built=0
+  if step "component + host (scripts/build-component.sh --host)" bash scripts/build-component.sh --host; then
+    # The storage conformance checks against the component's own S3 storage, in wasmtime.
+    step "cargo test (component storage conformance)" \
+      cargo test -p litestream-vfs --test conformance -- --ignored s3_component
+  else
+    built=0
+  fi
 fi
 if [ "$built" = 1 ]; then
   step "pytest tests/integration" "$PY" -m pytest tests/integration "$@"

@@ -8,6 +8,8 @@
 pub mod btree_pages;
 pub mod cache;
 pub mod config;
+#[doc(hidden)]
+pub mod conformance;
 pub mod connection;
 pub mod error;
 pub mod extent_store;
@@ -26,6 +28,7 @@ pub mod redact;
 pub mod registry;
 pub mod replica;
 pub mod replica_url;
+pub mod request_budget;
 pub mod retry;
 pub mod retrying_storage;
 pub mod s3_endpoint;

@@ -4,9 +4,11 @@
 //! ```text
 //! ltxvfs-host query --replica URL "SQL"          one query in a fresh instance, JSON out
 //! ltxvfs-host serve --replica URL --listen ADDR  POST /query, GET /status from pooled instances
+//!                  [--request-timeout-ms 10000]  (each request answered within its deadline)
 //! ltxvfs-host startup --replica URL              instance start-up timings (benchmark)
 //! ```
 
+mod run_wasi;
 mod runtime;
 mod sandbox;
 mod serve;
@@ -74,6 +76,11 @@ enum Command {
         /// Most instances alive (and requests served) at once.
         #[arg(long, default_value_t = 4)]
         pool: usize,
+        /// The deadline of one request, from its arrival to its answer, in milliseconds: past
+        /// it the request is answered `504` (the component gets the time left and gives up
+        /// first, with the cause).
+        #[arg(long, env = "LTXVFS_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+        request_timeout_ms: u64,
     },
     /// Measure a warm query: one instance, the typed `query` export called N times (no HTTP).
     Warm {
@@ -84,6 +91,22 @@ enum Command {
         params: Vec<String>,
         #[arg(long, default_value_t = 1000)]
         iterations: usize,
+    },
+    /// Run a WASI command component in the instances' sandbox (tests).
+    #[command(hide = true)]
+    RunWasi {
+        /// The command component (.wasm).
+        file: PathBuf,
+        /// Allow outgoing HTTP to this host:port (repeatable).
+        #[arg(long = "allow-host", value_name = "HOST:PORT")]
+        allow_hosts: Vec<String>,
+        /// NAME=VALUE in the command's environment (repeatable; nothing else is passed).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        #[arg(long, default_value_t = 256)]
+        memory_limit_mib: usize,
+        #[arg(long, default_value_t = 120_000)]
+        deadline_ms: u64,
     },
     /// Measure instance start-up: compile or load the .cwasm, instantiate N times, open, query.
     Startup {
@@ -362,9 +385,20 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Query { common, sql, params, time } => run_query(&common, &sql, &params, time),
-        Command::Serve { common, listen, pool } => serve::run(&common, &listen, pool).map(|_| 0),
+        Command::Serve { common, listen, pool, request_timeout_ms } => {
+            serve::run(&common, &listen, pool, Duration::from_millis(request_timeout_ms.max(1))).map(|_| 0)
+        }
         Command::Warm { common, sql, params, iterations } => run_warm(&common, &sql, &params, iterations),
         Command::Startup { common, iterations } => run_startup(&common, iterations),
+        Command::RunWasi { file, allow_hosts, env, memory_limit_mib, deadline_ms } => run_wasi::run(
+            &file,
+            &run_wasi::Options {
+                allow_hosts: &allow_hosts,
+                env: &env,
+                memory_limit_mib,
+                deadline: Duration::from_millis(deadline_ms.max(1)),
+            },
+        ),
     };
     match result {
         Ok(code) => std::process::exit(code),

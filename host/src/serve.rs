@@ -6,9 +6,17 @@
 //! At most `pool` instances exist; each serves one request at a time. An instance that traps
 //! (deadline, memory limit) is dropped, its request answered `503` with the reason, and the
 //! next request gets a fresh instance; the others keep serving.
+//!
+//! Every request has a deadline (`--request-timeout-ms`, default 10 s), counted from its
+//! arrival: waiting for an instance, the component's work and its storage requests. The
+//! component gets what is left, less a margin, in the `ltxvfs-deadline-ms` header
+//! (`ltxvfs::request_budget`), so that it gives up first and answers with the cause (`504`, or
+//! `502` with a refused connection). Should the deadline pass anyway, the host answers `504`
+//! itself and discards the instance once its call ends (its epoch deadline is set just past the
+//! request's, so a runaway call ends too).
 
 use crate::Common;
-use crate::runtime::{Factory, Instance, explain};
+use crate::runtime::{EPOCH_TICK, Factory, Instance, explain};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -18,7 +26,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, Semaphore, oneshot};
 use wasmtime::Result;
@@ -43,7 +51,14 @@ struct Pool {
     /// of them rather than starting another instance.
     finishing: AtomicU64,
     returned: Notify,
+    /// The deadline of one request, from its arrival.
+    request_timeout: Duration,
+    deadline_exceeded: AtomicU64,
 }
+
+/// How long past the request's deadline an abandoned instance may still run wasm before its
+/// epoch deadline traps it.
+const EPOCH_GRACE: Duration = Duration::from_millis(500);
 
 impl Pool {
     async fn take(&self) -> Result<Pooled, String> {
@@ -87,21 +102,45 @@ fn error_response(status: StatusCode, message: &str) -> Response<HyperOutgoingBo
     json_response(status, serde_json::json!({ "error": { "code": -1, "message": message } }))
 }
 
-/// Serve one request on a pooled instance through the component's incoming handler.
-async fn handle(pool: Arc<Pool>, req: Request<Incoming>) -> Result<Response<HyperOutgoingBody>, Infallible> {
-    let Ok(permit) = pool.permits.clone().acquire_owned().await else {
-        return Ok(error_response(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
+/// The `504` of a request whose deadline passed in the host.
+fn deadline_response(pool: &Pool, what: &str) -> Response<HyperOutgoingBody> {
+    pool.deadline_exceeded.fetch_add(1, Ordering::Relaxed);
+    let ms = pool.request_timeout.as_millis();
+    error_response(
+        StatusCode::GATEWAY_TIMEOUT,
+        &format!("the request deadline of {ms} ms passed (--request-timeout-ms) {what}"),
+    )
+}
+
+/// Serve one request on a pooled instance through the component's incoming handler, within
+/// the request's deadline.
+async fn handle(pool: Arc<Pool>, mut req: Request<Incoming>) -> Result<Response<HyperOutgoingBody>, Infallible> {
+    let deadline = tokio::time::Instant::now() + pool.request_timeout;
+    let permit = match tokio::time::timeout_at(deadline, pool.permits.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(_)) => return Ok(error_response(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")),
+        Err(_) => return Ok(deadline_response(&pool, "while waiting for a free instance")),
     };
-    let mut pooled = match pool.take().await {
-        Ok(p) => p,
-        Err(e) => return Ok(error_response(StatusCode::SERVICE_UNAVAILABLE, &e)),
+    let mut pooled = match tokio::time::timeout_at(deadline, pool.take()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Ok(error_response(StatusCode::SERVICE_UNAVAILABLE, &e)),
+        Err(_) => return Ok(deadline_response(&pool, "while starting an instance")),
     };
     let id = pooled.id;
+    // What is left goes to the component, less the host's margin; the client cannot set it.
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let budget = ltxvfs::request_budget::component_budget(remaining);
+    req.headers_mut().insert(
+        ltxvfs::request_budget::DEADLINE_HEADER,
+        hyper::header::HeaderValue::from(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX)),
+    );
+    let ticks = epoch_ticks(pool.factory.policy.deadline.min(remaining + EPOCH_GRACE));
+    let abandoned = Arc::new(AtomicBool::new(false));
     let (tx, rx) = oneshot::channel();
     let factory = pool.factory.clone();
     let task = tokio::task::spawn_blocking(move || {
         let inst = &mut pooled.instance;
-        inst.store.set_epoch_deadline(factory.deadline_ticks());
+        inst.store.set_epoch_deadline(ticks);
         // The sender is shared with the outparam's callback, so that it is dropped (and the
         // waiting request learns of it) as soon as the call ends without a response, also when
         // the instance trapped and its store is still alive.
@@ -121,39 +160,67 @@ async fn handle(pool: Arc<Pool>, req: Request<Incoming>) -> Result<Response<Hype
         }
         (pooled, outcome.map_err(|e| explain(&e, &factory.policy)))
     });
-    match rx.await {
-        Ok(Ok(mut resp)) => {
+    let call = Call { task, abandoned: abandoned.clone() };
+    match tokio::time::timeout_at(deadline, rx).await {
+        Ok(Ok(Ok(mut resp))) => {
             // The body may still be streaming from the instance: the instance (and the permit)
             // go back to the pool when its call ends.
             let pool = pool.clone();
             pool.finishing.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
-                let _ = finish(&pool, task).await;
+                let _ = finish(&pool, call).await;
                 pool.finishing.fetch_sub(1, Ordering::AcqRel);
                 drop(permit);
             });
             resp.headers_mut().insert("x-ltxvfs-instance", hyper::header::HeaderValue::from(id));
             Ok(resp)
         }
-        Ok(Err(code)) => {
-            let _ = finish(&pool, task).await;
+        Ok(Ok(Err(code))) => {
+            let _ = finish(&pool, call).await;
             drop(permit);
             Ok(error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("the component failed: {code:?}")))
         }
-        Err(_) => {
+        Ok(Err(_)) => {
             // No response: the instance trapped (deadline, memory) or returned without one.
-            let msg = finish(&pool, task).await.unwrap_or_else(|| "the component sent no response".into());
+            let msg = finish(&pool, call).await.unwrap_or_else(|| "the component sent no response".into());
             drop(permit);
             Ok(error_response(StatusCode::SERVICE_UNAVAILABLE, &msg))
+        }
+        Err(_) => {
+            // The component did not answer in time: answer for it. The instance is discarded
+            // when its call ends; until then it keeps its permit, so the pool stays bounded.
+            abandoned.store(true, Ordering::Release);
+            let pool2 = pool.clone();
+            tokio::spawn(async move {
+                let _ = finish(&pool2, call).await;
+                drop(permit);
+            });
+            Ok(deadline_response(&pool, &format!("before instance {id} answered; it is discarded")))
         }
     }
 }
 
-/// Wait for the instance's call; keep it if it ended well, drop it otherwise. The error, if any.
-async fn finish(pool: &Pool, task: tokio::task::JoinHandle<(Pooled, Result<(), String>)>) -> Option<String> {
-    match task.await {
-        Ok((p, Ok(()))) => {
+fn epoch_ticks(d: Duration) -> u64 {
+    u64::try_from(d.as_millis() / EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// An instance's call in progress, and whether its request was already answered for it.
+struct Call {
+    task: tokio::task::JoinHandle<(Pooled, Result<(), String>)>,
+    abandoned: Arc<AtomicBool>,
+}
+
+/// Wait for the instance's call; keep it if it ended well and in time, drop it otherwise. The
+/// error, if any.
+async fn finish(pool: &Pool, call: Call) -> Option<String> {
+    match call.task.await {
+        Ok((p, Ok(()))) if !call.abandoned.load(Ordering::Acquire) => {
             pool.give_back(p).await;
+            None
+        }
+        Ok((p, Ok(()))) => {
+            eprintln!("ltxvfs-host: instance {} dropped: it answered after its request's deadline", p.id);
+            pool.dropped.fetch_add(1, Ordering::Relaxed);
             None
         }
         Ok((p, Err(e))) => {
@@ -165,7 +232,7 @@ async fn finish(pool: &Pool, task: tokio::task::JoinHandle<(Pooled, Result<(), S
     }
 }
 
-pub fn run(common: &Common, listen: &str, pool_size: usize) -> Result<()> {
+pub fn run(common: &Common, listen: &str, pool_size: usize, request_timeout: Duration) -> Result<()> {
     let (factory, load, cached) = common.factory()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -181,11 +248,14 @@ pub fn run(common: &Common, listen: &str, pool_size: usize) -> Result<()> {
             dropped: AtomicU64::new(0),
             finishing: AtomicU64::new(0),
             returned: Notify::new(),
+            request_timeout,
+            deadline_exceeded: AtomicU64::new(0),
         });
         eprintln!(
-            "ltxvfs-host: serving {} on http://{addr} (pool {}, component {} in {:.1} ms)",
+            "ltxvfs-host: serving {} on http://{addr} (pool {}, request deadline {} ms, component {} in {:.1} ms)",
             common.replica,
             pool_size.max(1),
+            request_timeout.as_millis(),
             if cached { "loaded from .cwasm" } else { "compiled" },
             load.as_secs_f64() * 1e3
         );
@@ -210,6 +280,7 @@ pub fn run(common: &Common, listen: &str, pool_size: usize) -> Result<()> {
                                     "instances_started": pool.started.load(Ordering::Relaxed),
                                     "instances_dropped": pool.dropped.load(Ordering::Relaxed),
                                     "instances_idle": pool.idle.lock().await.len(),
+                                    "deadline_exceeded": pool.deadline_exceeded.load(Ordering::Relaxed),
                                     "outgoing_requests": pool.factory.counters.requests.load(Ordering::Relaxed),
                                     "outgoing_denied": pool.factory.counters.denied.load(Ordering::Relaxed),
                                     "uptime_s": started.elapsed().as_secs_f64(),

@@ -8,7 +8,11 @@
 //!   (only `sql` required) → `200 {"columns": [...], "rows": [[...]], "txid": "..."}`.
 //! * `GET /status` → `200 {"replica", "txid", "lag", "time"}`.
 //! * errors → `{"error": {"code": <SQLite result code>, "message": "..."}}` with 400 (the
-//!   request or the SQL), 404 (no such route) or 502 (the replica cannot be read).
+//!   request or the SQL), 404 (no such route), 502 (the replica cannot be read) or 504 (the
+//!   request's deadline passed).
+//!
+//! A request's deadline: the `ltxvfs-deadline-ms` header (`ltxvfs-host serve` sets it), see
+//! [`super::deadline`]. Without it a request is bounded only by the storage timeouts.
 //!
 //! Values: `null`, integers and reals as JSON numbers, text as strings, blobs as
 //! `{"base64": "..."}`, non-finite reals as `{"real": "inf" | "-inf" | "nan"}`. Parameters use the
@@ -139,12 +143,33 @@ fn error_json(e: &SqlError) -> Json {
     json!({ "error": { "code": e.code, "message": e.message } })
 }
 
-/// HTTP status of an error: 502 when the replica cannot be read, 400 otherwise.
+/// HTTP status of an error: 504 once the request's deadline has passed, 502 when the replica
+/// cannot be read, 400 otherwise.
 fn error_status(e: &SqlError) -> u16 {
+    if super::deadline::passed() {
+        return 504;
+    }
     match e.code & 0xff {
         10 | 11 | 14 => 502, // SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_CANTOPEN
         _ => 400,
     }
+}
+
+/// An error that happened after the deadline says so (SQLite's own text is only
+/// "interrupted" for a statement the progress handler stopped).
+fn with_deadline_note(mut e: SqlError) -> SqlError {
+    if let Some(note) = super::deadline::note() {
+        if !e.message.contains("request deadline") {
+            e.message = format!("{}: {note}", e.message);
+        }
+    }
+    e
+}
+
+/// The budget a request carries in its deadline header, if any.
+fn request_budget(request: &IncomingRequest) -> Option<std::time::Duration> {
+    let values = request.headers().get(crate::request_budget::DEADLINE_HEADER);
+    values.first().and_then(|v| crate::request_budget::parse_header(v))
 }
 
 // ------------------------------------------------------------------ incoming handler
@@ -276,6 +301,7 @@ fn respond(out: ResponseOutparam, status: u16, body: &Json) {
 
 impl incoming_handler::Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let _deadline = super::deadline::Scope::enter(request_budget(&request));
         let path = request.path_with_query().unwrap_or_else(|| "/".into());
         let path = path.split('?').next().unwrap_or("/").to_string();
         let method = request.method();
@@ -297,7 +323,10 @@ impl incoming_handler::Guest for Component {
         };
         match outcome {
             Ok(body) => respond(response_out, 200, &body),
-            Err(e) => respond(response_out, error_status(&e), &error_json(&e)),
+            Err(e) => {
+                let e = with_deadline_note(e);
+                respond(response_out, error_status(&e), &error_json(&e))
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
 //! The component's [`Host`]: storage from the URL (wasi-http or a preopened directory), the
-//! WASI clocks, in-memory temp files and `LITESTREAM_REPLICA_URL` from the environment.
+//! WASI clocks (sleeps cut short at a served request's deadline), in-memory temp files and
+//! `LITESTREAM_REPLICA_URL` from the environment.
 
 use super::{s3::S3Storage, static_http::HttpStorage};
 use crate::Result;
 use crate::error::Error;
 use crate::file_storage::FileStorage;
 use crate::replica_url::{ReplicaUrl, S3Config, Scheme};
-use crate::storage::{Clock, Storage, SystemClock};
+use crate::storage::{Clock, Storage};
 use crate::temp_files::{MemoryTempFiles, TempFiles};
 use crate::vfs::Host;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ impl Host for ComponentHost {
         }
     }
     fn clock(&self) -> Arc<dyn Clock> {
-        Arc::new(SystemClock)
+        Arc::new(super::deadline::DeadlineClock)
     }
     fn default_replica_url(&self) -> Option<String> {
         env("LITESTREAM_REPLICA_URL")

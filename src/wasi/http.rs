@@ -3,17 +3,18 @@
 //! The core calls storage synchronously; parallelism comes from batches. [`send_all`] starts
 //! up to `concurrency` requests, waits on their pollables together, reads each response body as
 //! its headers arrive, and starts the next request as soon as one finishes. Every request has a
-//! connect, first-byte and between-bytes timeout, so a dead server cannot hang SQLite.
+//! connect, first-byte and between-bytes timeout (the core's, `crate::retry`), so a dead server
+//! cannot hang SQLite; inside a served request they are shortened to the request's deadline,
+//! and a request still waiting at the deadline gives up ([`super::deadline`]).
 
+use super::deadline;
 use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{BODY_PROGRESS_TIMEOUT, CONNECT_TIMEOUT, FIRST_BYTE_TIMEOUT};
+use std::time::Duration;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, Method, OutgoingRequest, RequestOptions, Scheme};
 use wasip2::io::streams::StreamError;
 
-const SECOND_NS: u64 = 1_000_000_000;
-const CONNECT_TIMEOUT_NS: u64 = 5 * SECOND_NS;
-const FIRST_BYTE_TIMEOUT_NS: u64 = 30 * SECOND_NS;
-const BETWEEN_BYTES_TIMEOUT_NS: u64 = 30 * SECOND_NS;
 /// Refuse response bodies above this (a replica object or a listing page is far smaller).
 const MAX_BODY: usize = 512 * 1024 * 1024;
 
@@ -115,12 +116,22 @@ pub fn send_all(requests: &[Request], concurrency: usize) -> Vec<Result<Response
         if inflight.is_empty() {
             break;
         }
-        let pollables: Vec<_> = inflight.iter().map(|(_, f)| f.subscribe()).collect();
+        let mut pollables: Vec<_> = inflight.iter().map(|(_, f)| f.subscribe()).collect();
+        // Last: the request's deadline, if any.
+        pollables.extend(deadline::pollable());
         let refs: Vec<_> = pollables.iter().collect();
         let mut ready = wasip2::io::poll::poll(&refs);
         drop(refs);
         drop(pollables);
         ready.sort_unstable();
+        if deadline::passed() {
+            // Give up on every request still waiting for its response; the ones not started
+            // fail in `start`.
+            for (idx, _) in inflight.drain(..) {
+                results[idx] = Some(Err(deadline::exceeded(&describe(&requests[idx]))));
+            }
+            continue;
+        }
         // Remove from the back so that earlier indices stay valid.
         for &i in ready.iter().rev() {
             let Some(slot) = usize::try_from(i).ok().filter(|&i| i < inflight.len()) else { continue };
@@ -136,7 +147,17 @@ pub fn send(request: &Request) -> Result<Response> {
     send_all(std::slice::from_ref(request), 1).pop().unwrap_or_else(|| Err(Error::internal("no response")))
 }
 
+fn describe(req: &Request) -> String {
+    format!("{} {}", if req.verb == Verb::Head { "HEAD" } else { "GET" }, req.target.url())
+}
+
+/// A timeout as WASI nanoseconds, shortened to the request's deadline.
+fn timeout_ns(d: Duration) -> u64 {
+    u64::try_from(deadline::clamp(d).as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
 fn start(req: &Request) -> Result<FutureIncomingResponse> {
+    deadline::check(&describe(req))?;
     let url = || req.target.url();
     let entries: Vec<(String, Vec<u8>)> =
         req.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
@@ -155,9 +176,9 @@ fn start(req: &Request) -> Result<FutureIncomingResponse> {
         .map_err(|_| Error::config(format!("invalid path in {}", url())))?;
     let opts = RequestOptions::new();
     // A runtime may not support a timeout; the request still goes out.
-    let _ = opts.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
-    let _ = opts.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
-    let _ = opts.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
+    let _ = opts.set_connect_timeout(Some(timeout_ns(CONNECT_TIMEOUT)));
+    let _ = opts.set_first_byte_timeout(Some(timeout_ns(FIRST_BYTE_TIMEOUT)));
+    let _ = opts.set_between_bytes_timeout(Some(timeout_ns(BODY_PROGRESS_TIMEOUT)));
     outgoing_handler::handle(out, Some(opts)).map_err(|e| transport_error(req, &e))
 }
 
@@ -176,7 +197,7 @@ fn finish(req: &Request, fut: &FutureIncomingResponse) -> Result<Response> {
         {
             let stream = incoming.stream().map_err(|_| Error::internal("response body stream taken twice"))?;
             loop {
-                match stream.blocking_read(256 * 1024) {
+                match read_chunk(req, &stream)? {
                     Ok(chunk) => {
                         body.extend_from_slice(&chunk);
                         if body.len() > MAX_BODY {
@@ -199,10 +220,31 @@ fn finish(req: &Request, fut: &FutureIncomingResponse) -> Result<Response> {
     Ok(Response { status, headers, body })
 }
 
+/// The next chunk of a body: blocking, or within a served request until its deadline.
+fn read_chunk(
+    req: &Request,
+    stream: &wasip2::io::streams::InputStream,
+) -> Result<std::result::Result<Vec<u8>, StreamError>> {
+    const CHUNK: u64 = 256 * 1024;
+    let Some(at_deadline) = deadline::pollable() else {
+        return Ok(stream.blocking_read(CHUNK));
+    };
+    let readable = stream.subscribe();
+    let ready = wasip2::io::poll::poll(&[&readable, &at_deadline]);
+    if !ready.contains(&0) {
+        return Err(deadline::exceeded(&format!("{}: reading the response body", describe(req))));
+    }
+    Ok(stream.read(CHUNK))
+}
+
 /// A transport failure as an error with a kind: the host refusing the request is `Auth` (no
 /// retry helps), everything else is `Network`.
 fn transport_error(req: &Request, e: &ErrorCode) -> Error {
-    let what = format!("{} {}", if req.verb == Verb::Head { "HEAD" } else { "GET" }, req.target.url());
+    let what = describe(req);
+    if deadline::passed() && !matches!(e, ErrorCode::HttpRequestDenied) {
+        // A timeout shortened to the deadline: say so.
+        return deadline::exceeded(&format!("{what}: {e:?}"));
+    }
     match e {
         ErrorCode::HttpRequestDenied => Error::new(
             ErrorKind::Auth,

@@ -11,6 +11,7 @@
 //! start of a read transaction once the poll interval has passed (the component has no thread).
 
 pub mod api;
+pub mod deadline;
 pub mod functions;
 pub mod host;
 pub mod http;

@@ -210,6 +210,8 @@ impl Database {
         super::functions::register(&conn)?;
         // No ATTACH, TEMP objects or load_extension: nothing carries over between requests.
         conn.authorizer(Some(super::isolation::authorize))?;
+        // A statement still running at a served request's deadline is interrupted.
+        conn.progress_handler(10_000, Some(super::deadline::passed))?;
         let db = Database { conn, replica: parsed.original };
         // The VFS opens the replica lazily on the first read: do it now, so that open fails
         // where the replica cannot be read.

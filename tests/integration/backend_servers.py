@@ -1,6 +1,7 @@
 """Storage servers for tests/integration/test_backends.py, each on free loopback ports with its own
 directory (shared/EMULATORS.md): azurite (Azure Blob), fake-gcs-server (GCS), rclone (WebDAV),
-OpenSSH sshd (SFTP, started by sshd_server.sh), nats-server (NATS JetStream object store).
+OpenSSH sshd (SFTP, started by sshd_server.sh), nats-server (NATS JetStream object store),
+SeaweedFS for ``oss://`` (Alibaba OSS's S3-compatible protocol and the S3 key layout).
 
 Each server object gives:
   * ``url``        — the replica URL ltxvfs (and, where it can, the Go extension) opens;
@@ -306,6 +307,42 @@ class NatsServer(Server):
         return _max_txids(n for n in self._run(names) if n.startswith("ltx/0/"))
 
 
+class OssSeaweed(Server):
+    """``oss://`` (shared/EMULATORS.md: OSS through its S3-compatible protocol, S3 key layout) on
+    SeaweedFS. litestream writes it as an ``s3`` replica: the same keys and bytes an OSS bucket
+    holds; ltxvfs reads the ``oss://`` URL with an endpoint."""
+    name = "oss"
+    go_skip = ("the Go extension 0.5.17 fails to load with an oss:// replica URL against this "
+               "endpoint ('automatic extension loading failed', then 'no such vfs: litestream')")
+
+    def start(self):
+        self.s3 = H.start_seaweedfs(self.dir)
+        self.port, self.proc = self.s3.port, self.s3.proc
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"oss://bkt/{self.prefix}?endpoint={self.endpoint}&region=us-east-1&forcePathStyle=true"
+
+    @property
+    def env(self) -> dict:
+        return {"AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"}
+
+    @property
+    def litestream(self) -> dict:
+        return {"type": "s3", "bucket": "bkt", "path": self.prefix, "endpoint": self.endpoint,
+                "region": "us-east-1", "force-path-style": True, "access-key-id": "K",
+                "secret-access-key": "S"}
+
+    def l0_max_txids(self) -> list[int]:
+        got = self.s3.client().list_objects_v2(Bucket="bkt", Prefix=f"{self.prefix}/0000/")
+        return _max_txids(o["Key"] for o in got.get("Contents", []))
+
+
 def _descendants(pid: int) -> list[int]:
     """Pids whose parent is `pid`, and theirs, from /proc."""
     out, frontier = [], [pid]
@@ -324,7 +361,8 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-SERVERS = {"abs": Azurite, "gs": FakeGcs, "webdav": RcloneWebdav, "sftp": Sshd, "nats": NatsServer}
+SERVERS = {"abs": Azurite, "gs": FakeGcs, "webdav": RcloneWebdav, "sftp": Sshd, "nats": NatsServer,
+           "oss": OssSeaweed}
 
 
 class Replicator:

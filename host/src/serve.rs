@@ -253,7 +253,7 @@ pub fn run(common: &Common, listen: &str, pool_size: usize, request_timeout: Dur
         });
         eprintln!(
             "ltxvfs-host: serving {} on http://{addr} (pool {}, request deadline {} ms, component {} in {:.1} ms)",
-            common.replica,
+            ltxvfs::redact::redact_url(&common.replica),
             pool_size.max(1),
             request_timeout.as_millis(),
             if cached { "loaded from .cwasm" } else { "compiled" },

@@ -3,9 +3,12 @@ or in PRAGMA output (src/redact.rs is applied to log lines, error messages, Debu
 PRAGMA results)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import harness as H
+from component_support import component  # noqa: F401 (fixture)
 
 PW = "Pl4ntedPW9x"
 
@@ -48,3 +51,15 @@ def test_planted_password_never_leaves(ext_path, seaweedfs, tmp_path, via):
         assert text.strip(), f"{name}: nothing was said at all"
         assert PW not in text, f"{name} ({via}): the password leaked:\n" + \
             "\n".join(l for l in text.splitlines() if PW in l)[:3000]
+
+
+def test_host_serve_never_shows_the_password(component, seaweedfs):  # noqa: F811
+    """`ltxvfs-host serve` with a password in its replica URL: not in its log (the startup line
+    names the replica), nor in an error answer."""
+    url = (f"s3://bkt/none?endpoint=http://127.0.0.1:{seaweedfs.port}&access-key-id=K"
+           f"&secret-access-key={PW}&region=us-east-1&forcePathStyle=true")
+    with component.serve(url, "--request-timeout-ms", "3000") as srv:
+        st, res = srv.query("SELECT 1")[:2]
+        text = srv.log_text() + json.dumps(res)
+    assert "serving s3://bkt/none" in text, text
+    assert PW not in text, text

@@ -15,7 +15,7 @@ use ltxvfs::{Error, Result};
 use object_store::azure::MicrosoftAzureBuilder;
 
 use super::object_store_backend::{
-    Backend, ObjectStoreStorage, client_options, connector, describe_location, new_runtime, retry_config,
+    Backend, ObjectStoreStorage, StorageRuntime, client_options, connector, describe_location, retry_config,
 };
 
 /// Azure metadata names cannot contain `-`: Litestream writes `litestreamtimestamp`.
@@ -93,7 +93,7 @@ impl AzureConfig {
 
 /// Open an Azure Blob container.
 pub fn open(cfg: &AzureConfig) -> Result<ObjectStoreStorage> {
-    let runtime = new_runtime("ltxvfs-abs")?;
+    let runtime = StorageRuntime::new("ltxvfs-abs")?;
     let allow_http = cfg.endpoint.as_deref().is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"));
     let mut b = MicrosoftAzureBuilder::new()
         .with_account(&cfg.account)

@@ -14,7 +14,7 @@ use ltxvfs::{Error, Result};
 use object_store::gcp::GoogleCloudStorageBuilder;
 
 use super::object_store_backend::{
-    Backend, ObjectStoreStorage, client_options, connector, describe_location, new_runtime, retry_config,
+    Backend, ObjectStoreStorage, StorageRuntime, client_options, connector, describe_location, retry_config,
 };
 
 pub const METADATA_TIMESTAMP_KEY: &str = "litestream-timestamp";
@@ -68,7 +68,7 @@ fn emulator_key(endpoint: &str) -> String {
 }
 
 pub fn open(cfg: &GcsConfig) -> Result<ObjectStoreStorage> {
-    let runtime = new_runtime("ltxvfs-gs")?;
+    let runtime = StorageRuntime::new("ltxvfs-gs")?;
     let allow_http = cfg.endpoint.as_deref().is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"));
     let mut b = GoogleCloudStorageBuilder::new()
         .with_bucket_name(&cfg.bucket)

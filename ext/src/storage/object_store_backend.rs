@@ -63,30 +63,45 @@ pub fn connector() -> GuardedConnector {
     GuardedConnector::default()
 }
 
-/// A private runtime for one storage.
-pub fn new_runtime(name: &str) -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the {name} runtime: {e}")))
+/// A private runtime for one storage: futures run on it from any thread, and dropping it shuts
+/// it down in the background (never blocking, even when dropped inside another runtime).
+pub struct StorageRuntime(Option<tokio::runtime::Runtime>);
+
+impl StorageRuntime {
+    pub fn new(name: &str) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the {name} runtime: {e}")))?;
+        Ok(Self(Some(rt)))
+    }
+
+    /// Spawn `fut` on the runtime and wait, without needing (or tripping over) a runtime
+    /// context on this thread.
+    pub fn block_on<F>(&self, fut: F) -> Result<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let rt = self.0.as_ref().ok_or_else(|| Error::internal("storage runtime is shut down"))?;
+        let handle = rt.spawn(fut);
+        futures::executor::block_on(handle).map_err(|e| Error::internal(format!("storage task failed: {e}")))
+    }
 }
 
-/// Spawn on `rt` and wait without needing (or tripping over) a runtime context on this thread.
-pub fn run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> Result<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handle = rt.spawn(fut);
-    futures::executor::block_on(handle).map_err(|e| Error::internal(format!("storage task failed: {e}")))
+impl Drop for StorageRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 pub struct ObjectStoreStorage {
     store: Arc<dyn ObjectStore>,
-    /// `Some` until drop.
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: StorageRuntime,
     backend: Arc<Backend>,
     /// [`Storage::list_after`] through object_store's `list_with_offset` (S3 `start-after`);
     /// otherwise the trait's list-and-filter (Azure has no offset, and the emulators of the
@@ -100,17 +115,9 @@ impl std::fmt::Debug for ObjectStoreStorage {
     }
 }
 
-impl Drop for ObjectStoreStorage {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 impl ObjectStoreStorage {
-    pub fn new(store: Arc<dyn ObjectStore>, runtime: tokio::runtime::Runtime, backend: Backend) -> Self {
-        Self { store, runtime: Some(runtime), backend: Arc::new(backend), server_side_offset: false }
+    pub fn new(store: Arc<dyn ObjectStore>, runtime: StorageRuntime, backend: Backend) -> Self {
+        Self { store, runtime, backend: Arc::new(backend), server_side_offset: false }
     }
 
     /// List from a position on the server ([`Self::server_side_offset`]).
@@ -129,8 +136,7 @@ impl ObjectStoreStorage {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let rt = self.runtime.as_ref().ok_or_else(|| Error::internal("storage runtime is shut down"))?;
-        run_on(rt, fut)
+        self.runtime.block_on(fut)
     }
 
     /// Upload one object, optionally with the timestamp metadata (`timestamp`: RFC 3339).

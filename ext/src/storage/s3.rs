@@ -24,7 +24,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{Certificate, ClientOptions, ObjectStore};
 
 use super::object_store_backend::{
-    self, Backend, ObjectStoreStorage, connector, describe_location, new_runtime, retry_config, run_on,
+    self, Backend, ObjectStoreStorage, StorageRuntime, connector, describe_location, retry_config,
 };
 #[cfg(test)]
 use super::object_store_backend::{format_timestamp_ms, is_unsatisfiable_range, parse_timestamp};
@@ -55,7 +55,7 @@ impl S3Storage {
     /// with an anonymous HEAD on `https://<bucket>.s3.amazonaws.com` (10 s at most), falling back
     /// to `us-east-1` with a warning.
     pub fn new(cfg: &S3Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let runtime = new_runtime("ltxvfs-s3")?;
+        let runtime = StorageRuntime::new("ltxvfs-s3")?;
 
         // A CA bundle only matters to TLS: with a plain-http endpoint every request goes there,
         // and parsing the bundle (~150 certificates) costs an open about 30 ms.
@@ -67,7 +67,7 @@ impl S3Storage {
             None => {
                 let bucket = cfg.bucket.clone();
                 let opts = options.clone();
-                let found = run_on(&runtime, async move {
+                let found = runtime.block_on(async move {
                     tokio::time::timeout(
                         REGION_LOOKUP_TIMEOUT,
                         object_store::aws::resolve_bucket_region(&bucket, &opts),

@@ -15,7 +15,9 @@ use ltxvfs::replica_url::{ReplicaUrl, Scheme};
 use ltxvfs::{Error, Result};
 use object_store::http::HttpBuilder;
 
-use super::object_store_backend::{Backend, ObjectStoreStorage, client_options, connector, new_runtime, retry_config};
+use super::object_store_backend::{
+    Backend, ObjectStoreStorage, StorageRuntime, client_options, connector, retry_config,
+};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebdavConfig {
@@ -54,7 +56,7 @@ impl WebdavConfig {
 }
 
 pub fn open(cfg: &WebdavConfig) -> Result<ObjectStoreStorage> {
-    let runtime = new_runtime("ltxvfs-webdav")?;
+    let runtime = StorageRuntime::new("ltxvfs-webdav")?;
     let mut options = client_options(cfg.base_url.starts_with("http://"));
     if let Some(user) = &cfg.user {
         let token = base64::engine::general_purpose::STANDARD

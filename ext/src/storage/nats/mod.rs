@@ -40,7 +40,7 @@ use ltxvfs::storage::{ObjectInfo, PutMode, RangeRequest, Storage, UnixNanos, ltx
 use ltxvfs::{Error, ErrorKind, Result};
 use tokio::io::AsyncReadExt;
 
-use super::object_store_backend::{format_timestamp_ms, new_runtime, parse_timestamp, run_on};
+use super::object_store_backend::{StorageRuntime, format_timestamp_ms, parse_timestamp};
 pub use cache::ObjectCache;
 pub use config::NatsConfig;
 use connection::Remote;
@@ -53,8 +53,7 @@ pub const FETCH_CONCURRENCY: usize = 8;
 pub struct NatsStorage {
     remote: Arc<Remote>,
     cache: Arc<ObjectCache>,
-    /// `Some` until drop.
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: StorageRuntime,
 }
 
 impl std::fmt::Debug for NatsStorage {
@@ -63,19 +62,11 @@ impl std::fmt::Debug for NatsStorage {
     }
 }
 
-impl Drop for NatsStorage {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 pub fn open(cfg: NatsConfig) -> Result<NatsStorage> {
     Ok(NatsStorage {
         remote: Arc::new(Remote::new(cfg)),
         cache: ObjectCache::new(cache::DEFAULT_CAPACITY),
-        runtime: Some(new_runtime("ltxvfs-nats")?),
+        runtime: StorageRuntime::new("ltxvfs-nats")?,
     })
 }
 
@@ -110,8 +101,7 @@ impl NatsStorage {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let rt = self.runtime.as_ref().ok_or_else(|| Error::internal("nats runtime is shut down"))?;
-        run_on(rt, fut)
+        self.runtime.block_on(fut)
     }
 
     fn describe_object(&self, name: &str) -> String {

@@ -136,27 +136,7 @@ pub fn plan_ahead(
 mod tests {
     use super::*;
     use crate::page_index::PageLoc;
-
-    const PS: u64 = 4096;
-
-    fn contiguous(n: u32) -> PageIndex {
-        let mut i = PageIndex::new();
-        for p in 1..=n {
-            i.insert(p, PageLoc { file: 0, size: PS as u32, offset: 100 + (p as u64 - 1) * PS });
-        }
-        i
-    }
-
-    fn cfg() -> PlannerConfig {
-        PlannerConfig {
-            min_request: PS,
-            initial_readahead: 4 * PS,
-            max_readahead: 32 * PS,
-            whole_file_threshold: 8 * PS,
-            sequential_stride: 8,
-            ahead_request: 8 * PS,
-        }
-    }
+    use crate::read_planner::tests::{PS, cfg, contiguous};
 
     const BIG: u64 = 1 << 40;
 

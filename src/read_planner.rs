@@ -188,13 +188,13 @@ fn isolated(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const PS: u64 = 4096;
+    pub(crate) const PS: u64 = 4096;
 
     /// An index where pages 1..=n live back to back in file 0, each frame `PS` bytes.
-    fn contiguous(n: u32) -> PageIndex {
+    pub(crate) fn contiguous(n: u32) -> PageIndex {
         let mut i = PageIndex::new();
         for p in 1..=n {
             i.insert(p, PageLoc { file: 0, size: PS as u32, offset: 100 + (p as u64 - 1) * PS });
@@ -202,7 +202,8 @@ mod tests {
         i
     }
 
-    fn cfg() -> PlannerConfig {
+    /// The planner settings of the unit tests (and of crate::read_ahead's).
+    pub(crate) fn cfg() -> PlannerConfig {
         PlannerConfig {
             min_request: PS,
             initial_readahead: 4 * PS,

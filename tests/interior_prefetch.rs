@@ -2,12 +2,11 @@
 //! litestream (tests/fixtures/ps512: 512-byte pages, so its b-trees have interior levels):
 //! after the prefetch, a cold descent from any root to a leaf costs one request, the leaf's.
 
+mod common;
+
 use ltxvfs::btree_pages::{interior_children, page_kind, schema_root_pages};
-use ltxvfs::file_storage::FileStorage;
-use ltxvfs::layout::{Layout, LevelStyle};
 use ltxvfs::read_planner::{AccessHistory, PlannerConfig};
-use ltxvfs::replica::{Replica, ReplicaOptions, View};
-use ltxvfs::storage::SystemClock;
+use ltxvfs::replica::{Replica, View};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,7 +15,6 @@ fn open() -> Arc<Replica> {
 }
 
 fn open_with_cache(cache_size: u64) -> Arc<Replica> {
-    let root = format!("{}/tests/fixtures/ps512/replica", env!("CARGO_MANIFEST_DIR"));
     // One frame per isolated miss: no neighbours, no whole files, so requests count pages.
     let planner = PlannerConfig {
         min_request: 512,
@@ -26,14 +24,7 @@ fn open_with_cache(cache_size: u64) -> Arc<Replica> {
         sequential_stride: 0,
         ahead_request: 512,
     };
-    let opts = ReplicaOptions { cache_size, planner, ..Default::default() };
-    Replica::open(
-        Arc::new(FileStorage::new(root.clone())),
-        Arc::new(SystemClock),
-        Layout::new(root, LevelStyle::LtxDecimal),
-        opts,
-    )
-    .expect("open the fixture")
+    common::open_ps512(planner, cache_size)
 }
 
 fn requests(r: &Replica) -> u64 {

@@ -5,16 +5,14 @@
 //!
 //! One test in this binary: it looks at the process's threads.
 
-use ltxvfs::file_storage::FileStorage;
-use ltxvfs::layout::{Layout, LevelStyle};
+mod common;
+
 use ltxvfs::read_planner::{AccessHistory, PlannerConfig};
-use ltxvfs::replica::{Replica, ReplicaOptions};
-use ltxvfs::storage::SystemClock;
+use ltxvfs::replica::Replica;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 fn open() -> Arc<Replica> {
-    let root = format!("{}/tests/fixtures/ps512/replica", env!("CARGO_MANIFEST_DIR"));
     // Small windows and chunks so that a 76-page database streams: windows of 2 to 8 pages,
     // background chunks of 2 pages, no whole files.
     let planner = PlannerConfig {
@@ -25,14 +23,7 @@ fn open() -> Arc<Replica> {
         sequential_stride: 8,
         ahead_request: 1024,
     };
-    let opts = ReplicaOptions { cache_size: 1 << 20, planner, ..Default::default() };
-    Replica::open(
-        Arc::new(FileStorage::new(root.clone())),
-        Arc::new(SystemClock),
-        Layout::new(root, LevelStyle::LtxDecimal),
-        opts,
-    )
-    .expect("open the fixture")
+    common::open_ps512(planner, 1 << 20)
 }
 
 /// Threads of this process named `ltxvfs-ahead` (Linux: /proc/self/task/*/comm).
